@@ -1,0 +1,134 @@
+//! Trained models as `.safetensors` files: every layer's weight and bias,
+//! every coding's T/h/d tables, and the resolved config in the metadata.
+//!
+//! Tensor names: `layers.{l}.weight` `[out, in]`, `layers.{l}.bias`
+//! `[out]`, `codings.{c}.T|h|d` `[K]`, all F32 little-endian. Metadata:
+//! `format = "fsnn-mlp-1"`, `config` = the TOML of the run. Python's
+//! `safetensors.numpy.load_file` reads it as it is.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::Mlp;
+use crate::neuron::FsTables;
+use crate::report::output::atomic_write;
+
+const FORMAT: &str = "fsnn-mlp-1";
+
+fn to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Serialise `model` (and its `config`) to safetensors bytes.
+pub fn to_safetensors(model: &Mlp, config: &Config) -> Vec<u8> {
+    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (l, layer) in model.layers.iter().enumerate() {
+        let w = layer.weight.as_slice().expect("contiguous");
+        named.push((
+            format!("layers.{l}.weight"),
+            vec![layer.outputs(), layer.inputs()],
+            to_bytes(w),
+        ));
+        let b = layer.bias.as_slice().expect("contiguous");
+        named.push((format!("layers.{l}.bias"), vec![b.len()], to_bytes(b)));
+    }
+    for (c, coding) in model.codings.iter().enumerate() {
+        let t = &coding.tables;
+        for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
+            named.push((format!("codings.{c}.{name}"), vec![v.len()], to_bytes(v)));
+        }
+    }
+    let views: Vec<(String, TensorView)> = named
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).expect("consistent view"),
+            )
+        })
+        .collect();
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("config".to_string(), config.to_toml());
+    safetensors::serialize(views, Some(meta)).expect("serialise safetensors")
+}
+
+/// Write `model` atomically to `path`.
+pub fn save(model: &Mlp, config: &Config, path: &Path) -> Result<()> {
+    atomic_write(path, &to_safetensors(model, config))
+}
+
+fn read_f32(st: &SafeTensors, name: &str, shape: &[usize], path: &Path) -> Result<Vec<f32>> {
+    let t = st
+        .tensor(name)
+        .map_err(|_| Error::file(path, format!("tensor {name} is missing")))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(Error::file(
+            path,
+            format!("tensor {name} has dtype {:?}, expected F32", t.dtype()),
+        ));
+    }
+    if t.shape() != shape {
+        return Err(Error::file(
+            path,
+            format!(
+                "tensor {name} has shape {:?}, expected {shape:?} from the config",
+                t.shape()
+            ),
+        ));
+    }
+    Ok(t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+/// Load a model and its config from a safetensors checkpoint.
+pub fn load(path: &Path) -> Result<(Mlp, Config)> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::file(path, format!("cannot read checkpoint: {e}")))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::file(path, format!("not a safetensors file: {e}")))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(Error::file(
+            path,
+            format!("metadata format is not {FORMAT} (not an fsnn model)"),
+        ));
+    }
+    let text = meta
+        .get("config")
+        .ok_or_else(|| Error::file(path, "metadata has no config"))?;
+    let config = Config::from_toml_str(text, path)?;
+    config.validate()?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::file(path, format!("corrupt safetensors: {e}")))?;
+    let mut model = Mlp::from_config(&config.model, config.seed);
+    for (l, layer) in model.layers.iter_mut().enumerate() {
+        let (o, i) = (layer.outputs(), layer.inputs());
+        let w = read_f32(&st, &format!("layers.{l}.weight"), &[o, i], path)?;
+        let b = read_f32(&st, &format!("layers.{l}.bias"), &[o], path)?;
+        layer.weight = Array2::from_shape_vec((o, i), w).expect("shape checked");
+        layer.bias = Array1::from_vec(b);
+    }
+    for (c, coding) in model.codings.iter_mut().enumerate() {
+        let k = coding.k();
+        let t = read_f32(&st, &format!("codings.{c}.T"), &[k], path)?;
+        let h = read_f32(&st, &format!("codings.{c}.h"), &[k], path)?;
+        let d = read_f32(&st, &format!("codings.{c}.d"), &[k], path)?;
+        coding.tables = FsTables { t, h, d };
+    }
+    let all_finite = model
+        .layers
+        .iter()
+        .all(|l| l.weight.iter().chain(l.bias.iter()).all(|v| v.is_finite()));
+    if !all_finite {
+        return Err(Error::file(path, "weights contain NaN or Inf"));
+    }
+    Ok((model, config))
+}

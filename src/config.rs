@@ -1,0 +1,361 @@
+//! Experiment configuration (TOML), separate from the modules it builds.
+//!
+//! Every section rejects unknown keys. [`Config::validate`] checks values
+//! and names the offending key in its one-line error.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetKind;
+use crate::error::{Error, Result};
+use crate::neuron::fs::MAX_K;
+use crate::neuron::{Surrogate, Variant};
+
+/// A whole experiment: data, model, training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Run name (used for the default output directory).
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Seed of weight init and shuffling.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Data section.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// Model section.
+    pub model: ModelConfig,
+    /// Training section.
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+/// `[data]`: which dataset and how to transform it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `"mnist"` or `"fashion-mnist"`.
+    #[serde(default = "default_dataset")]
+    pub dataset: DatasetKind,
+    /// Side of the resized square image (antialiased bilinear); 28 keeps
+    /// the original size.
+    #[serde(default = "default_resize")]
+    pub resize: usize,
+    /// Use only the first N training images (0 = all).
+    #[serde(default)]
+    pub train_limit: usize,
+    /// Use only the first N test images (0 = all).
+    #[serde(default)]
+    pub test_limit: usize,
+}
+
+/// One explicit FS table set, overriding the binary coding of a coding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// Index of the FS coding (0 = input coding).
+    pub coding: usize,
+    /// Thresholds T(1..K).
+    #[serde(rename = "T")]
+    pub t: Vec<f32>,
+    /// Resets h(1..K).
+    pub h: Vec<f32>,
+    /// Output weights d(1..K).
+    pub d: Vec<f32>,
+}
+
+/// `[model]`: the network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Layer widths, input first, e.g. `[121, 64, 124, 64, 124, 10]`.
+    pub layers: Vec<usize>,
+    /// Steps K of each FS coding (input coding first); one per layer
+    /// except the non-spiking output.
+    pub k: Vec<usize>,
+    /// Scale α of each FS coding: `T = h = d = α·2^(−t)`.
+    pub alpha: Vec<f32>,
+    /// `"fs"` (faithful, default) or `"half-spike"` (legacy).
+    #[serde(default)]
+    pub variant: Variant,
+    /// Surrogate derivative.
+    #[serde(default)]
+    pub surrogate: Surrogate,
+    /// Explicit T/h/d tables replacing the binary coding of some codings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableConfig>,
+}
+
+/// Loss function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Mean squared error between output membrane and one-hot label.
+    Mse,
+    /// Softmax cross-entropy.
+    CrossEntropy,
+}
+
+/// `[train]`: optimisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Number of epochs.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Loss.
+    #[serde(default = "default_loss")]
+    pub loss: LossKind,
+    /// Adam learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f32,
+    /// Epochs (0-based) from which the LR is multiplied by `lr_gamma`.
+    #[serde(default = "default_milestones")]
+    pub lr_milestones: Vec<usize>,
+    /// LR factor at each milestone.
+    #[serde(default = "default_gamma")]
+    pub lr_gamma: f32,
+    /// Batch size used for evaluation (no effect on results).
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+}
+
+fn default_name() -> String {
+    "fsnn".into()
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_dataset() -> DatasetKind {
+    DatasetKind::Mnist
+}
+fn default_resize() -> usize {
+    11
+}
+fn default_epochs() -> usize {
+    80
+}
+fn default_batch() -> usize {
+    100
+}
+fn default_loss() -> LossKind {
+    LossKind::Mse
+}
+fn default_lr() -> f32 {
+    1e-3
+}
+fn default_milestones() -> Vec<usize> {
+    vec![40]
+}
+fn default_gamma() -> f32 {
+    0.1
+}
+fn default_eval_batch() -> usize {
+    1000
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: default_dataset(),
+            resize: default_resize(),
+            train_limit: 0,
+            test_limit: 0,
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: default_epochs(),
+            batch_size: default_batch(),
+            loss: default_loss(),
+            lr: default_lr(),
+            lr_milestones: default_milestones(),
+            lr_gamma: default_gamma(),
+            eval_batch_size: default_eval_batch(),
+        }
+    }
+}
+
+/// Turn a toml error into a one-line message.
+fn one_line(msg: &str) -> String {
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Config {
+    /// Parse TOML text (no validation); `origin` names the source in errors.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::file(origin, one_line(&e.to_string())))
+    }
+
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
+        let cfg = Self::from_toml_str(&text, path)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The resolved config as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Number of FS codings (every layer but the output).
+    pub fn num_codings(&self) -> usize {
+        self.model.layers.len().saturating_sub(1)
+    }
+
+    /// Check every value; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.model;
+        if m.layers.len() < 2 {
+            return Err(Error::config(
+                "model.layers",
+                "needs at least an input and an output width",
+            ));
+        }
+        if let Some(i) = m.layers.iter().position(|&w| w == 0) {
+            return Err(Error::config(format!("model.layers[{i}]"), "must be > 0"));
+        }
+        let n = self.num_codings();
+        if m.k.len() != n {
+            return Err(Error::config(
+                "model.k",
+                format!(
+                    "has {} values but the network has {n} FS codings (one per layer except the output)",
+                    m.k.len()
+                ),
+            ));
+        }
+        if m.alpha.len() != m.k.len() {
+            return Err(Error::config(
+                "model.alpha",
+                format!(
+                    "has {} values but model.k has {} (one (K, α) per coding)",
+                    m.alpha.len(),
+                    m.k.len()
+                ),
+            ));
+        }
+        for (i, &k) in m.k.iter().enumerate() {
+            if k == 0 || k > MAX_K {
+                return Err(Error::config(
+                    format!("model.k[{i}]"),
+                    format!("K = {k} must be in 1..={MAX_K}"),
+                ));
+            }
+        }
+        for (i, &a) in m.alpha.iter().enumerate() {
+            if !a.is_finite() || a <= 0.0 {
+                return Err(Error::config(
+                    format!("model.alpha[{i}]"),
+                    format!("α = {a} must be finite and > 0"),
+                ));
+            }
+        }
+        if !m.surrogate.width.is_finite() || m.surrogate.width <= 0.0 {
+            return Err(Error::config(
+                "model.surrogate.width",
+                "must be finite and > 0",
+            ));
+        }
+        let mut seen = vec![false; n];
+        for (j, t) in m.tables.iter().enumerate() {
+            let f = format!("model.tables[{j}]");
+            if t.coding >= n {
+                return Err(Error::config(
+                    format!("{f}.coding"),
+                    format!("{} is out of range (the network has {n} codings)", t.coding),
+                ));
+            }
+            if seen[t.coding] {
+                return Err(Error::config(
+                    format!("{f}.coding"),
+                    format!("coding {} is given twice", t.coding),
+                ));
+            }
+            seen[t.coding] = true;
+            let k = t.t.len();
+            if k == 0 || k > MAX_K || t.h.len() != k || t.d.len() != k {
+                return Err(Error::config(
+                    &f,
+                    format!(
+                        "T, h and d must have the same length in 1..={MAX_K} (got {}, {}, {})",
+                        k,
+                        t.h.len(),
+                        t.d.len()
+                    ),
+                ));
+            }
+            for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::config(format!("{f}.{name}[{i}]"), "must be finite"));
+                }
+            }
+        }
+        let d = &self.data;
+        if d.resize == 0 || d.resize > 28 {
+            return Err(Error::config(
+                "data.resize",
+                format!("{} must be in 1..=28", d.resize),
+            ));
+        }
+        let inputs = d.resize * d.resize;
+        if m.layers[0] != inputs {
+            return Err(Error::config(
+                "model.layers[0]",
+                format!(
+                    "is {} but the data has {inputs} inputs ({}×{} images)",
+                    m.layers[0], d.resize, d.resize
+                ),
+            ));
+        }
+        let classes = d.dataset.num_classes();
+        if m.layers[m.layers.len() - 1] != classes {
+            return Err(Error::config(
+                format!("model.layers[{}]", m.layers.len() - 1),
+                format!(
+                    "is {} but the dataset has {classes} classes",
+                    m.layers[m.layers.len() - 1]
+                ),
+            ));
+        }
+        let t = &self.train;
+        if t.epochs == 0 {
+            return Err(Error::config("train.epochs", "must be > 0"));
+        }
+        if t.batch_size == 0 {
+            return Err(Error::config("train.batch_size", "must be > 0"));
+        }
+        if t.eval_batch_size == 0 {
+            return Err(Error::config("train.eval_batch_size", "must be > 0"));
+        }
+        if !t.lr.is_finite() || t.lr <= 0.0 {
+            return Err(Error::config("train.lr", "must be finite and > 0"));
+        }
+        if !t.lr_gamma.is_finite() || t.lr_gamma <= 0.0 {
+            return Err(Error::config("train.lr_gamma", "must be finite and > 0"));
+        }
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Error::config(
+                "name",
+                "must be non-empty and use only letters, digits, '-', '_' and '.'",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Datasets: IDX reader, resize transform, dataset lookup and batching.
+
+pub mod dataset;
+pub mod idx;
+pub mod resize;
+
+pub use dataset::{Dataset, DatasetKind, Split, find_data_dir, load_split};

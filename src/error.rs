@@ -1,0 +1,83 @@
+//! One error type for the whole crate.
+//!
+//! Every variant prints as a single line that names the file or field at
+//! fault. The CLI maps [`Error::exit_code`] to the process exit status:
+//! problems with the user's input (files, configs, data, divergence) exit
+//! with 2, internal I/O failures while writing results with 1.
+
+use std::path::{Path, PathBuf};
+
+/// Crate-wide result alias.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong, each with a one-line message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A data file is missing, truncated, corrupt or inconsistent.
+    #[error("{path}: {msg}")]
+    Data { path: PathBuf, msg: String },
+    /// A dataset directory could not be found.
+    #[error("{0}")]
+    DataNotFound(String),
+    /// A config file or CLI override is invalid; `field` names the key.
+    #[error("config {field}: {msg}")]
+    Config { field: String, msg: String },
+    /// A file could not be read or parsed (config, checkpoint).
+    #[error("{path}: {msg}")]
+    File { path: PathBuf, msg: String },
+    /// Shapes that do not fit together (layer sizes vs data, checkpoint vs config).
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// Training diverged (NaN or Inf).
+    #[error("diverged: {0}")]
+    Diverged(String),
+    /// Writing results failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Build a [`Error::Data`] for `path`.
+    pub fn data(path: &Path, msg: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+
+    /// Build a [`Error::Config`] for `field`.
+    pub fn config(field: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// Build a [`Error::File`] for `path`.
+    pub fn file(path: &Path, msg: impl Into<String>) -> Self {
+        Error::File {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+
+    /// Build a [`Error::Io`] for `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Process exit code for this error: 2 for bad input, 1 for I/O failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Io { .. } => 1,
+            _ => 2,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! fsnn — train spiking networks of FS ("few spikes") neurons directly with
+//! STBP's surrogate gradient, and report what each network costs in spikes.
+//!
+//! The engine is small and explicit: [`layer`]s with forward/backward on
+//! flat row-major buffers and a GEMM crate, [`neuron`]s as fused temporal
+//! ops with closed-form backward, an [`model::Mlp`] built from a
+//! [`config::Config`], and a [`train::Trainer`] that runs one
+//! single-threaded, bit-reproducible training.
+
+pub mod bench;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod layer;
+pub mod metrics;
+pub mod model;
+pub mod neuron;
+pub mod report;
+pub mod run;
+pub mod train;
+
+pub use config::Config;
+pub use error::{Error, Result};

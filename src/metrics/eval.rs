@@ -1,0 +1,69 @@
+//! Evaluation on a dataset: accuracy and spikes of every FS coding.
+
+use serde::{Deserialize, Serialize};
+
+use super::cost::CostReport;
+use crate::data::Dataset;
+use crate::model::{Mlp, Workspace};
+use crate::train::loss::argmax;
+
+/// Accuracy and spike statistics of a model on a dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Images evaluated.
+    pub images: usize,
+    /// Accuracy in percent.
+    pub accuracy: f64,
+    /// Total spikes of each coding, input first.
+    pub spikes_total: Vec<u64>,
+    /// Spikes per neuron per image of each coding: total ÷ (neurons × images).
+    pub spikes_per_neuron: Vec<f64>,
+    /// Spikes per image over all codings.
+    pub spikes_per_image: f64,
+    /// Costs (SOPs, energy, latency).
+    pub cost: CostReport,
+}
+
+/// Evaluate `model` on `data` in batches of `batch` rows using `ws`.
+pub fn evaluate(model: &Mlp, data: &Dataset, ws: &mut Workspace, batch: usize) -> EvalResult {
+    let batch = batch.min(ws.capacity).max(1);
+    let classes = model.classes();
+    ws.reset_spikes();
+    let mut correct = 0usize;
+    let mut idx: Vec<usize> = Vec::with_capacity(batch);
+    let mut labels = vec![0u8; batch];
+    let mut start = 0;
+    while start < data.n {
+        let b = batch.min(data.n - start);
+        idx.clear();
+        idx.extend(start..start + b);
+        data.gather(&idx, ws.input_mut(b), &mut labels[..b]);
+        model.forward(ws, b);
+        for (row, &y) in ws.out[..b * classes].chunks_exact(classes).zip(&labels) {
+            if argmax(row) == y as usize {
+                correct += 1;
+            }
+        }
+        start += b;
+    }
+    let n = data.n.max(1) as f64;
+    let widths = &model.widths;
+    let spikes_total = ws.spikes.clone();
+    let spikes_per_neuron = spikes_total
+        .iter()
+        .enumerate()
+        .map(|(c, &s)| s as f64 / (widths[c] as f64 * n))
+        .collect();
+    let per_image: Vec<f64> = spikes_total.iter().map(|&s| s as f64 / n).collect();
+    let fan_out: Vec<usize> = widths[1..].to_vec();
+    let weights: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
+    let ks: Vec<usize> = model.codings.iter().map(|c| c.k()).collect();
+    EvalResult {
+        images: data.n,
+        accuracy: 100.0 * correct as f64 / n,
+        spikes_total,
+        spikes_per_neuron,
+        spikes_per_image: per_image.iter().sum(),
+        cost: CostReport::new(&per_image, &fan_out, weights, &ks),
+    }
+}

@@ -1,0 +1,149 @@
+//! Fully connected FS network: FS coding before every layer, a
+//! non-spiking output layer whose membrane is the class score.
+//!
+//! ```text
+//! a_0 = FS_0(x)                         input coding      [B × n_0]
+//! u_l = a_{l-1}·W_lᵀ + s_{l-1}·b_l      membrane          [B × n_l]
+//! a_l = FS_l(u_l)                        l = 1..L-1
+//! out = a_{L-1}·W_Lᵀ + s_{L-1}·b_L      class scores      [B × classes]
+//! ```
+//!
+//! `s_c` is coding c's bias scale (1 for the faithful neuron).
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::Workspace;
+use crate::config::ModelConfig;
+use crate::layer::Linear;
+use crate::neuron::{FsCoding, FsTables};
+
+/// An FS multilayer perceptron.
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    /// Layer widths, input first.
+    pub widths: Vec<usize>,
+    /// Synaptic layers; `layers[c]` reads coding `c`.
+    pub layers: Vec<Linear>,
+    /// FS codings; `codings[0]` codes the input.
+    pub codings: Vec<FsCoding>,
+}
+
+impl Mlp {
+    /// Build from a validated model config, initialising weights from a
+    /// ChaCha8 stream seeded with `seed`.
+    pub fn from_config(cfg: &ModelConfig, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let widths = cfg.layers.clone();
+        let layers = widths
+            .windows(2)
+            .map(|w| Linear::new(w[0], w[1], &mut rng))
+            .collect();
+        let codings = (0..widths.len() - 1)
+            .map(|c| {
+                let tables = match cfg.tables.iter().find(|t| t.coding == c) {
+                    Some(t) => FsTables {
+                        t: t.t.clone(),
+                        h: t.h.clone(),
+                        d: t.d.clone(),
+                    },
+                    None => FsTables::binary(cfg.k[c], cfg.alpha[c]),
+                };
+                FsCoding::new(tables, cfg.variant, cfg.surrogate)
+            })
+            .collect();
+        Mlp {
+            widths,
+            layers,
+            codings,
+        }
+    }
+
+    /// Number of output classes.
+    pub fn classes(&self) -> usize {
+        *self.widths.last().expect("widths")
+    }
+
+    /// Number of FS codings.
+    pub fn num_codings(&self) -> usize {
+        self.codings.len()
+    }
+
+    /// A workspace for batches of up to `capacity` rows.
+    pub fn workspace(&self, capacity: usize) -> Workspace {
+        Workspace::new(&self.widths, capacity)
+    }
+
+    /// Forward pass of `batch` rows whose pixels are in `ws.u[0]`; leaves
+    /// the class scores in `ws.out` and adds spike counts to `ws.spikes`.
+    pub fn forward(&self, ws: &mut Workspace, batch: usize) {
+        assert!(batch <= ws.capacity, "batch exceeds workspace");
+        let n = self.num_codings();
+        for c in 0..n {
+            let w = self.widths[c];
+            let spikes = self.codings[c].forward(&ws.u[c][..batch * w], &mut ws.a[c][..batch * w]);
+            ws.spikes[c] += spikes;
+            let scale = self.codings[c].bias_scale();
+            let (a, next) = (
+                &ws.a[c],
+                if c + 1 < n {
+                    &mut ws.u[c + 1]
+                } else {
+                    &mut ws.out
+                },
+            );
+            self.layers[c].forward(a, batch, next, scale);
+        }
+    }
+
+    /// Backward pass: `ws.g_out` holds ∂loss/∂out; sets every layer's
+    /// parameter gradients.
+    pub fn backward(&mut self, ws: &mut Workspace, batch: usize) {
+        let n = self.num_codings();
+        for c in (0..n).rev() {
+            let scale = self.codings[c].bias_scale();
+            let w = self.widths[c];
+            let wo = self.widths[c + 1];
+            let gy: &[f32] = if c + 1 == n {
+                &ws.g_out[..batch * wo]
+            } else {
+                &ws.g_u[..batch * wo]
+            };
+            if c == 0 {
+                self.layers[c].backward(&ws.a[c], gy, batch, None, scale);
+                break;
+            }
+            self.layers[c].backward(&ws.a[c], gy, batch, Some(&mut ws.g_a), scale);
+            self.codings[c].backward(
+                &ws.u[c][..batch * w],
+                &ws.g_a[..batch * w],
+                &mut ws.g_u[..batch * w],
+            );
+        }
+    }
+
+    /// Calls `f(index, param, grad)` for every trainable tensor in a
+    /// fixed order (layer 0 weight, layer 0 bias, layer 1 weight, ...).
+    pub fn for_each_param(&mut self, mut f: impl FnMut(usize, &mut [f32], &[f32])) {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            f(
+                2 * i,
+                l.weight.as_slice_mut().expect("contiguous"),
+                l.grad_weight.as_slice().expect("contiguous"),
+            );
+            f(
+                2 * i + 1,
+                l.bias.as_slice_mut().expect("contiguous"),
+                l.grad_bias.as_slice().expect("contiguous"),
+            );
+        }
+    }
+
+    /// Parameter sizes in the order of [`Mlp::params_and_grads`].
+    pub fn param_sizes(&self) -> Vec<usize> {
+        self.layers
+            .iter()
+            .flat_map(|l| [l.weight.len(), l.bias.len()])
+            .collect()
+    }
+}

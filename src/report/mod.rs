@@ -1,0 +1,4 @@
+//! Result files and tables.
+
+pub mod output;
+pub mod table;

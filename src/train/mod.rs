@@ -1,0 +1,9 @@
+//! Training: loss, optimizer, schedule and the loop.
+
+pub mod adam;
+pub mod loss;
+pub mod trainer;
+
+pub use adam::Adam;
+pub use loss::{Loss, loss_and_grad};
+pub use trainer::{EpochStats, Trainer};

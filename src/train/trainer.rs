@@ -1,0 +1,157 @@
+//! The training loop: seeded shuffling, mini-batch STBP, Adam, step LR.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{Adam, loss_and_grad};
+use crate::config::Config;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::metrics::{EvalResult, evaluate};
+use crate::model::{Mlp, Workspace};
+
+/// Stream of the shuffling RNG (weight init uses stream 0 of the same seed).
+const SHUFFLE_STREAM: u64 = 1;
+
+/// What one epoch produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// Epoch number, 1-based.
+    pub epoch: usize,
+    /// Learning rate used in this epoch.
+    pub lr: f32,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Training accuracy (%), measured on the fly during the epoch.
+    pub train_acc: f64,
+    /// Test-set evaluation after the epoch.
+    pub test: EvalResult,
+    /// Wall-clock seconds of the training part of the epoch.
+    pub train_seconds: f64,
+}
+
+/// Owns the model, optimizer, RNG and buffers of one training run.
+pub struct Trainer {
+    /// The resolved config.
+    pub config: Config,
+    /// The network being trained.
+    pub model: Mlp,
+    /// Optimizer state.
+    pub opt: Adam,
+    /// Epochs completed.
+    pub epoch: usize,
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    ws: Workspace,
+    eval_ws: Workspace,
+    labels: Vec<u8>,
+}
+
+impl Trainer {
+    /// A fresh run: model initialised from `config.seed`.
+    pub fn new(config: Config) -> Self {
+        let model = Mlp::from_config(&config.model, config.seed);
+        let opt = Adam::new(&model.param_sizes());
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(SHUFFLE_STREAM);
+        let ws = model.workspace(config.train.batch_size);
+        let eval_ws = model.workspace(config.train.eval_batch_size);
+        let labels = vec![0; config.train.batch_size];
+        Trainer {
+            config,
+            model,
+            opt,
+            epoch: 0,
+            rng,
+            order: Vec::new(),
+            ws,
+            eval_ws,
+            labels,
+        }
+    }
+
+    /// Learning rate of epoch `e` (0-based): `lr · γ^(#milestones ≤ e)`,
+    /// as PyTorch's MultiStepLR stepped once per epoch.
+    pub fn lr_at(&self, e: usize) -> f32 {
+        let t = &self.config.train;
+        let drops = t.lr_milestones.iter().filter(|&&m| m <= e).count();
+        t.lr * t.lr_gamma.powi(drops as i32)
+    }
+
+    /// Train one epoch over `train`, calling `progress(done, total)` after
+    /// each batch; returns (mean loss, train accuracy %).
+    pub fn train_epoch(
+        &mut self,
+        train: &Dataset,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(f64, f64)> {
+        let lr = self.lr_at(self.epoch);
+        let bs = self.config.train.batch_size;
+        let loss_kind = self.config.train.loss;
+        let classes = self.model.classes();
+        self.order.clear();
+        self.order.extend(0..train.n);
+        self.order.shuffle(&mut self.rng);
+        let batches = train.n.div_ceil(bs);
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for bi in 0..batches {
+            let idx = &self.order[bi * bs..((bi + 1) * bs).min(train.n)];
+            let b = idx.len();
+            train.gather(idx, self.ws.input_mut(b), &mut self.labels[..b]);
+            self.model.forward(&mut self.ws, b);
+            let (loss, hits) = loss_and_grad(
+                loss_kind,
+                &self.ws.out,
+                &self.labels[..b],
+                classes,
+                &mut self.ws.g_out,
+            );
+            if !loss.is_finite() {
+                return Err(Error::Diverged(format!(
+                    "loss is {loss} at epoch {} batch {} (lower train.lr or check the data)",
+                    self.epoch + 1,
+                    bi + 1
+                )));
+            }
+            loss_sum += loss;
+            correct += hits;
+            self.model.backward(&mut self.ws, b);
+            self.opt.begin_step();
+            let opt = &mut self.opt;
+            self.model.for_each_param(|i, p, g| opt.update(i, p, g, lr));
+            progress(bi + 1, batches);
+        }
+        self.ws.reset_spikes();
+        self.epoch += 1;
+        if let Some((l, what)) = self.first_non_finite_param() {
+            return Err(Error::Diverged(format!(
+                "layer {l} {what} has a non-finite value after epoch {}",
+                self.epoch
+            )));
+        }
+        Ok((
+            loss_sum / batches.max(1) as f64,
+            100.0 * correct as f64 / train.n.max(1) as f64,
+        ))
+    }
+
+    /// Evaluate the current model on `data`.
+    pub fn evaluate(&mut self, data: &Dataset) -> EvalResult {
+        let bs = self.config.train.eval_batch_size;
+        evaluate(&self.model, data, &mut self.eval_ws, bs)
+    }
+
+    fn first_non_finite_param(&self) -> Option<(usize, &'static str)> {
+        for (i, l) in self.model.layers.iter().enumerate() {
+            if l.weight.iter().any(|v| !v.is_finite()) {
+                return Some((i + 1, "weight"));
+            }
+            if l.bias.iter().any(|v| !v.is_finite()) {
+                return Some((i + 1, "bias"));
+            }
+        }
+        None
+    }
+}
