@@ -77,27 +77,38 @@ impl Mlp {
     /// Forward pass of `batch` rows whose pixels are in `ws.u[0]`; leaves
     /// the class scores in `ws.out` and adds spike counts to `ws.spikes`.
     pub fn forward(&self, ws: &mut Workspace, batch: usize) {
+        self.forward_impl(ws, batch, false);
+    }
+
+    /// Forward pass that also stores each hidden coding's surrogate
+    /// derivative for [`Mlp::backward`].
+    pub fn forward_train(&self, ws: &mut Workspace, batch: usize) {
+        self.forward_impl(ws, batch, true);
+    }
+
+    fn forward_impl(&self, ws: &mut Workspace, batch: usize, train: bool) {
         assert!(batch <= ws.capacity, "batch exceeds workspace");
         let n = self.num_codings();
         for c in 0..n {
-            let w = self.widths[c];
-            let spikes = self.codings[c].forward(&ws.u[c][..batch * w], &mut ws.a[c][..batch * w]);
-            ws.spikes[c] += spikes;
+            let len = batch * self.widths[c];
+            let (u, a) = (&ws.u[c][..len], &mut ws.a[c][..len]);
+            ws.spikes[c] += if train && c > 0 {
+                self.codings[c].forward_train(u, a, &mut ws.du[c][..len])
+            } else {
+                self.codings[c].forward(u, a)
+            };
             let scale = self.codings[c].bias_scale();
-            let (a, next) = (
-                &ws.a[c],
-                if c + 1 < n {
-                    &mut ws.u[c + 1]
-                } else {
-                    &mut ws.out
-                },
-            );
-            self.layers[c].forward(a, batch, next, scale);
+            let next = if c + 1 < n {
+                &mut ws.u[c + 1]
+            } else {
+                &mut ws.out
+            };
+            self.layers[c].forward(&ws.a[c], batch, next, scale);
         }
     }
 
-    /// Backward pass: `ws.g_out` holds ∂loss/∂out; sets every layer's
-    /// parameter gradients.
+    /// Backward pass after [`Mlp::forward_train`]: `ws.g_out` holds
+    /// ∂loss/∂out; sets every layer's parameter gradients.
     pub fn backward(&mut self, ws: &mut Workspace, batch: usize) {
         let n = self.num_codings();
         for c in (0..n).rev() {
@@ -114,11 +125,14 @@ impl Mlp {
                 break;
             }
             self.layers[c].backward(&ws.a[c], gy, batch, Some(&mut ws.g_a), scale);
-            self.codings[c].backward(
-                &ws.u[c][..batch * w],
-                &ws.g_a[..batch * w],
-                &mut ws.g_u[..batch * w],
-            );
+            let len = batch * w;
+            for ((gu, ga), d) in ws.g_u[..len]
+                .iter_mut()
+                .zip(&ws.g_a[..len])
+                .zip(&ws.du[c][..len])
+            {
+                *gu = ga * d;
+            }
         }
     }
 

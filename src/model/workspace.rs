@@ -11,6 +11,9 @@ pub struct Workspace {
     pub u: Vec<Vec<f32>>,
     /// `a[c]`: coded output f̂ of coding `c`, the input of layer `c`.
     pub a: Vec<Vec<f32>>,
+    /// `du[c]`: surrogate derivative ∂a/∂u of coding `c` (training only;
+    /// empty for the input coding, which needs no gradient).
+    pub du: Vec<Vec<f32>>,
     /// Output membrane `[batch × classes]`.
     pub out: Vec<f32>,
     /// Gradient w.r.t. the output membrane.
@@ -32,6 +35,15 @@ impl Workspace {
             capacity,
             u: (0..n).map(|c| vec![0.0; capacity * widths[c]]).collect(),
             a: (0..n).map(|c| vec![0.0; capacity * widths[c]]).collect(),
+            du: (0..n)
+                .map(|c| {
+                    if c == 0 {
+                        Vec::new()
+                    } else {
+                        vec![0.0; capacity * widths[c]]
+                    }
+                })
+                .collect(),
             out: vec![0.0; capacity * widths[n]],
             g_out: vec![0.0; capacity * widths[n]],
             g_a: vec![0.0; capacity * maxw],

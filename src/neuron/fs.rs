@@ -24,13 +24,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fs_kernels::{self as kernels, Steps};
 use super::surrogate::{self, Surrogate, SurrogateKind};
 
 /// Largest supported number of steps per coding.
 pub const MAX_K: usize = 32;
-
-/// Lane count of the vectorised kernels.
-const LANES: usize = 16;
 
 /// Which FS neuron: the faithful one or the document's legacy variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -85,14 +83,28 @@ pub struct FsCoding {
     pub surrogate: Surrogate,
 }
 
-/// Per-step constants the kernels read: threshold, spike value, reset per
-/// unit of Θ.
-#[derive(Clone, Copy)]
-struct Steps {
-    k: usize,
-    thr: [f32; MAX_K],
-    val: [f32; MAX_K],
-    rst: [f32; MAX_K],
+/// Calls `$body` with `$sg` bound to the coding's surrogate as a concrete
+/// closure, so each kernel is compiled (and vectorised) per shape.
+macro_rules! with_surrogate {
+    ($s:expr, |$sg:ident| $body:expr) => {{
+        let a = $s.width;
+        match $s.kind {
+            SurrogateKind::Rectangular => {
+                let $sg = move |u: f32| surrogate::rectangular(u, a);
+                $body
+            }
+            SurrogateKind::Triangle => {
+                let inv = 1.0 / a;
+                let $sg = move |u: f32| surrogate::triangle(u, inv);
+                $body
+            }
+            SurrogateKind::Sigmoid => {
+                let k = 4.0 / a;
+                let $sg = move |u: f32| surrogate::sigmoid(u, k);
+                $body
+            }
+        }
+    }};
 }
 
 impl FsCoding {
@@ -146,7 +158,7 @@ impl FsCoding {
 
     /// Forward: `out[i] = f̂(x[i])`; returns the total spike count.
     pub fn forward(&self, x: &[f32], out: &mut [f32]) -> u64 {
-        self.forward_with(x, out, step)
+        self.forward_with(x, out, kernels::step)
     }
 
     /// Forward with another spike function in place of Θ (e.g. a sigmoid,
@@ -160,26 +172,41 @@ impl FsCoding {
     ) -> u64 {
         assert_eq!(x.len(), out.len());
         let st = self.steps();
-        let mut total = 0u64;
-        let mut xc = x.chunks_exact(LANES);
-        let mut oc = out.chunks_exact_mut(LANES);
-        for (xs, os) in (&mut xc).zip(&mut oc) {
-            let xs: &[f32; LANES] = xs.try_into().expect("chunk");
-            let os: &mut [f32; LANES] = os.try_into().expect("chunk");
-            total += forward_lanes(&st, xs, os, fire) as u64;
-        }
-        let (xr, or) = (xc.remainder(), oc.into_remainder());
-        if !xr.is_empty() {
-            let mut xs = [0.0f32; LANES];
-            let mut os = [0.0f32; LANES];
-            xs[..xr.len()].copy_from_slice(xr);
-            // padded lanes hold x = 0, which never fires for T > 0; count
-            // only the live lanes to be safe for any table.
-            forward_lanes(&st, &xs, &mut os, fire);
-            or.copy_from_slice(&os[..xr.len()]);
-            total += count_scalar(&st, xr);
-        }
-        total
+        let total = kernels::chunked([x], [out], |[x], [o]| {
+            kernels::forward_lanes(&st, x, o, fire)
+        });
+        // padded tail lanes hold x = 0; recount so that no table makes
+        // them count.
+        let tail = x.len() % kernels::LANES;
+        total - kernels::count_lanes_padding(&st, tail)
+    }
+
+    /// Training forward: `out[i] = f̂(x[i])` and `deriv[i] = ∂f̂/∂x (x[i])`
+    /// (surrogate), in one pass over the K steps; returns the spike count.
+    /// The backward pass is then `gx = gout ⊙ deriv`.
+    pub fn forward_train(&self, x: &[f32], out: &mut [f32], deriv: &mut [f32]) -> u64 {
+        assert!(x.len() == out.len() && x.len() == deriv.len());
+        let st = self.steps();
+        let tail = x.len() % kernels::LANES;
+        let total = with_surrogate!(self.surrogate, |sg| {
+            kernels::chunked([x], [out, deriv], |[x], [o, d]| {
+                kernels::train_lanes(&st, x, o, d, sg)
+            })
+        });
+        total - kernels::count_lanes_padding(&st, tail)
+    }
+
+    /// Backward: `gx[i] = gout[i] · ∂f̂/∂x (x[i])` with the surrogate,
+    /// recomputing the forward recurrence from `x`.
+    pub fn backward(&self, x: &[f32], gout: &[f32], gx: &mut [f32]) {
+        assert!(x.len() == gout.len() && x.len() == gx.len());
+        let st = self.steps();
+        with_surrogate!(self.surrogate, |sg| {
+            kernels::chunked([x, gout], [gx], |[x, g], [o]| {
+                kernels::backward_lanes(&st, x, g, o, kernels::step, sg);
+                0
+            })
+        });
     }
 
     /// Backward through the recurrence with spike function `fire` and
@@ -193,136 +220,24 @@ impl FsCoding {
         dfire: impl Fn(f32) -> f32 + Copy,
     ) {
         assert!(x.len() == gout.len() && x.len() == gx.len());
-        backward_slices(&self.steps(), x, gout, gx, fire, dfire);
-    }
-
-    /// Spike count of each element (slow path for per-neuron statistics).
-    pub fn spikes_of(&self, x: f32) -> u32 {
-        count_scalar(&self.steps(), &[x]) as u32
-    }
-
-    /// Backward: `gx[i] = gout[i] · ∂f̂/∂x (x[i])` with the surrogate.
-    pub fn backward(&self, x: &[f32], gout: &[f32], gx: &mut [f32]) {
-        assert!(x.len() == gout.len() && x.len() == gx.len());
         let st = self.steps();
-        let a = self.surrogate.width;
-        match self.surrogate.kind {
-            SurrogateKind::Rectangular => {
-                backward_slices(&st, x, gout, gx, step, |u| surrogate::rectangular(u, a))
-            }
-            SurrogateKind::Triangle => {
-                let inv = 1.0 / a;
-                backward_slices(&st, x, gout, gx, step, |u| surrogate::triangle(u, inv))
-            }
-            SurrogateKind::Sigmoid => {
-                let k = 4.0 / a;
-                backward_slices(&st, x, gout, gx, step, |u| surrogate::sigmoid(u, k))
-            }
-        }
+        kernels::chunked([x, gout], [gx], |[x, g], [o]| {
+            kernels::backward_lanes(&st, x, g, o, fire, dfire);
+            0
+        });
     }
-}
 
-/// The exact spike function Θ(u) = [u > 0] (strict).
-#[inline(always)]
-fn step(u: f32) -> f32 {
-    if u > 0.0 { 1.0 } else { 0.0 }
-}
-
-#[inline(always)]
-fn forward_lanes<F: Fn(f32) -> f32 + Copy>(
-    st: &Steps,
-    x: &[f32; LANES],
-    out: &mut [f32; LANES],
-    fire: F,
-) -> u32 {
-    let mut v = *x;
-    let mut o = [0.0f32; LANES];
-    let mut n = [0u32; LANES];
-    for t in 0..st.k {
-        let (thr, val, rst) = (st.thr[t], st.val[t], st.rst[t]);
-        for i in 0..LANES {
-            let u = v[i] - thr;
-            let z = fire(u);
-            o[i] += val * z;
-            v[i] -= rst * z;
-            n[i] += (u > 0.0) as u32;
-        }
-    }
-    *out = o;
-    n.iter().sum()
-}
-
-fn count_scalar(st: &Steps, x: &[f32]) -> u64 {
-    let mut total = 0u64;
-    for &xi in x {
-        let mut v = xi;
+    /// Spike count of one element.
+    pub fn spikes_of(&self, x: f32) -> u32 {
+        let st = self.steps();
+        let mut v = x;
+        let mut n = 0;
         for t in 0..st.k {
             if v - st.thr[t] > 0.0 {
-                total += 1;
+                n += 1;
                 v -= st.rst[t];
             }
         }
-    }
-    total
-}
-
-#[inline(always)]
-fn backward_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32) -> f32 + Copy>(
-    st: &Steps,
-    x: &[f32; LANES],
-    g: &[f32; LANES],
-    gx: &mut [f32; LANES],
-    fire: F,
-    sg: S,
-) {
-    let mut v = *x;
-    let mut p = [1.0f32; LANES];
-    let mut acc = [0.0f32; LANES];
-    for t in 0..st.k {
-        let (thr, val, rst) = (st.thr[t], st.val[t], st.rst[t]);
-        for i in 0..LANES {
-            let u = v[i] - thr;
-            let s = sg(u);
-            let z = fire(u);
-            acc[i] += val * s * p[i];
-            p[i] *= 1.0 - rst * s;
-            v[i] -= rst * z;
-        }
-    }
-    for i in 0..LANES {
-        gx[i] = g[i] * acc[i];
-    }
-}
-
-fn backward_slices<F: Fn(f32) -> f32 + Copy, S: Fn(f32) -> f32 + Copy>(
-    st: &Steps,
-    x: &[f32],
-    g: &[f32],
-    gx: &mut [f32],
-    fire: F,
-    sg: S,
-) {
-    let mut xc = x.chunks_exact(LANES);
-    let mut gc = g.chunks_exact(LANES);
-    let mut oc = gx.chunks_exact_mut(LANES);
-    for ((xs, gs), os) in (&mut xc).zip(&mut gc).zip(&mut oc) {
-        backward_lanes(
-            st,
-            xs.try_into().expect("chunk"),
-            gs.try_into().expect("chunk"),
-            os.try_into().expect("chunk"),
-            fire,
-            sg,
-        );
-    }
-    let (xr, gr, or) = (xc.remainder(), gc.remainder(), oc.into_remainder());
-    if !xr.is_empty() {
-        let mut xs = [0.0f32; LANES];
-        let mut gs = [0.0f32; LANES];
-        let mut os = [0.0f32; LANES];
-        xs[..xr.len()].copy_from_slice(xr);
-        gs[..gr.len()].copy_from_slice(gr);
-        backward_lanes(st, &xs, &gs, &mut os, fire, sg);
-        or.copy_from_slice(&os[..xr.len()]);
+        n
     }
 }

@@ -100,7 +100,7 @@ impl Trainer {
             let idx = &self.order[bi * bs..((bi + 1) * bs).min(train.n)];
             let b = idx.len();
             train.gather(idx, self.ws.input_mut(b), &mut self.labels[..b]);
-            self.model.forward(&mut self.ws, b);
+            self.model.forward_train(&mut self.ws, b);
             let (loss, hits) = loss_and_grad(
                 loss_kind,
                 &self.ws.out,
