@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 use crate::config::Config;
 use crate::data::{Dataset, Split, find_data_dir, load_split};
 use crate::error::{Error, Result};
-use crate::metrics::{CostReport, evaluate};
-use crate::report::output::{atomic_write, write_json};
+use crate::metrics::evaluate;
+use crate::report::output::write_json;
 use crate::report::table;
-use crate::train::{EpochStats, Trainer};
+use crate::train::EpochStats;
+use crate::train::job::{Observer, Summary, execute};
 
 /// Overrides and paths of `fsnn train`.
 #[derive(Clone, Debug, Default)]
@@ -37,51 +37,6 @@ pub struct TrainOptions {
     pub data: Option<PathBuf>,
     /// Suppress progress and per-epoch lines.
     pub quiet: bool,
-}
-
-/// `summary.json`: the final numbers of a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// Run name.
-    pub name: String,
-    /// Seed.
-    pub seed: u64,
-    /// K of each coding, input first.
-    pub k: Vec<usize>,
-    /// α of each coding, input first.
-    pub alpha: Vec<f32>,
-    /// Final test accuracy (%).
-    pub test_acc: f64,
-    /// Best test accuracy over the epochs (%).
-    pub best_test_acc: f64,
-    /// Epoch (1-based) of the best test accuracy.
-    pub best_epoch: usize,
-    /// Final training accuracy (%), measured during the last epoch.
-    pub train_acc: f64,
-    /// Final mean training loss.
-    pub train_loss: f64,
-    /// Spikes per neuron per test image of each coding, input first.
-    pub spikes_per_neuron: Vec<f64>,
-    /// Spikes per neuron over all codings.
-    pub mean_spikes_per_neuron: f64,
-    /// Spikes per test image over all codings.
-    pub spikes_per_image: f64,
-    /// Synaptic operations per test image.
-    pub sops_per_image: f64,
-    /// Costs: SOPs per coding, energy, latency.
-    pub cost: CostReport,
-    /// Test images evaluated.
-    pub test_images: usize,
-    /// Training images.
-    pub train_images: usize,
-    /// Epochs trained.
-    pub epochs: usize,
-    /// Wall-clock seconds spent in training steps (evaluation excluded).
-    pub train_seconds: f64,
-    /// `train_seconds / epochs`.
-    pub seconds_per_epoch: f64,
-    /// fsnn version that produced the run.
-    pub fsnn_version: String,
 }
 
 /// Read the config and apply the command-line overrides, then validate.
@@ -158,35 +113,6 @@ fn timestamp() -> String {
     )
 }
 
-const METRICS_HEADER: &str =
-    "epoch,lr,train_loss,train_acc,test_acc,spikes_per_image,sops_per_image,train_seconds";
-
-fn metrics_row(s: &EpochStats) -> String {
-    let mut row = format!(
-        "{},{},{},{},{},{},{},{:.4}",
-        s.epoch,
-        s.lr,
-        s.train_loss,
-        s.train_acc,
-        s.test.accuracy,
-        s.test.spikes_per_image,
-        s.test.cost.sops_per_image,
-        s.train_seconds
-    );
-    for v in &s.test.spikes_per_neuron {
-        row.push_str(&format!(",{v}"));
-    }
-    row
-}
-
-fn metrics_header(codings: usize) -> String {
-    let mut h = METRICS_HEADER.to_string();
-    for c in 0..codings {
-        h.push_str(&format!(",spikes_per_neuron_{}", table::coding_name(c)));
-    }
-    h
-}
-
 /// Run `fsnn train`: returns the summary and the output directory.
 pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
     let cfg = resolve_config(opts)?;
@@ -197,91 +123,77 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
     check_out_dir(&out)?;
     let (train, test) = load_data(&cfg, opts.data.as_deref())?;
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
-
-    let epochs = cfg.train.epochs;
-    let mut trainer = Trainer::new(cfg.clone());
-    let codings = trainer.model.num_codings();
-    let mut csv = metrics_header(codings);
-    csv.push('\n');
-    let mut history: Vec<EpochStats> = Vec::with_capacity(epochs);
-    let mut train_seconds = 0.0;
-    let run_start = Instant::now();
-    for e in 0..epochs {
-        let lr = trainer.lr_at(e);
-        let pb = progress_bar(opts.quiet, e, epochs, &run_start);
-        let t0 = Instant::now();
-        let (loss, acc) = trainer.train_epoch(&train, |done, total| {
-            pb.set_length(total as u64);
-            pb.set_position(done as u64);
-        })?;
-        let secs = t0.elapsed().as_secs_f64();
-        train_seconds += secs;
-        let test_res = trainer.evaluate(&test);
-        pb.finish_and_clear();
-        let stats = EpochStats {
-            epoch: e + 1,
-            lr,
-            train_loss: loss,
-            train_acc: acc,
-            test: test_res,
-            train_seconds: secs,
-        };
-        if !opts.quiet {
-            println!(
-                "{}",
-                table::epoch_line(e + 1, epochs, lr, loss, acc, &stats.test, secs)
-            );
-        }
-        csv.push_str(&metrics_row(&stats));
-        csv.push('\n');
-        atomic_write(&out.join("metrics.csv"), csv.as_bytes())?;
-        history.push(stats);
-    }
-    let last = history.last().expect("epochs > 0");
-    let (best_acc, best_epoch) = history
-        .iter()
-        .map(|s| (s.test.accuracy, s.epoch))
-        .fold((f64::NEG_INFINITY, 0), |a, b| if b.0 > a.0 { b } else { a });
-    let summary = Summary {
-        name: cfg.name.clone(),
-        seed: cfg.seed,
-        k: cfg.model.k.clone(),
-        alpha: cfg.model.alpha.clone(),
-        test_acc: last.test.accuracy,
-        best_test_acc: best_acc,
-        best_epoch,
-        train_acc: last.train_acc,
-        train_loss: last.train_loss,
-        spikes_per_neuron: last.test.spikes_per_neuron.clone(),
-        mean_spikes_per_neuron: table::mean_spikes_per_neuron(&trainer.model, &last.test),
-        spikes_per_image: last.test.spikes_per_image,
-        sops_per_image: last.test.cost.sops_per_image,
-        cost: last.test.cost.clone(),
-        test_images: test.n,
-        train_images: train.n,
-        epochs,
-        train_seconds,
-        seconds_per_epoch: train_seconds / epochs as f64,
-        fsnn_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    checkpoint::save(&trainer.model, &cfg, &out.join("model.safetensors"))?;
-    write_json(&out.join("summary.json"), &summary)?;
+    let mut obs = ConsoleObserver::new(opts.quiet, cfg.train.epochs);
+    let (summary, trainer, last) = execute(&cfg, &train, &test, Some(&out), &mut obs)?;
     if !opts.quiet {
         println!();
         print!(
             "{}",
-            table::final_table(&trainer.model, &last.test, (best_acc, best_epoch))
+            table::final_table(
+                &trainer.model,
+                &last,
+                (summary.best_test_acc, summary.best_epoch)
+            )
         );
         println!("results in {}", out.display());
     }
     Ok((summary, out))
 }
 
-fn progress_bar(quiet: bool, e: usize, epochs: usize, run_start: &Instant) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+/// Progress bar per epoch (with epoch and run ETA) and one line per epoch.
+struct ConsoleObserver {
+    quiet: bool,
+    epochs: usize,
+    start: Instant,
+    pb: Option<ProgressBar>,
+}
+
+impl ConsoleObserver {
+    fn new(quiet: bool, epochs: usize) -> Self {
+        ConsoleObserver {
+            quiet,
+            epochs,
+            start: Instant::now(),
+            pb: None,
+        }
     }
+}
+
+impl Observer for ConsoleObserver {
+    fn batch(&mut self, epoch: usize, done: usize, total: usize) {
+        if self.quiet {
+            return;
+        }
+        let (epochs, start) = (self.epochs, self.start);
+        let pb = self
+            .pb
+            .get_or_insert_with(|| progress_bar(epoch, epochs, &start));
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    }
+
+    fn epoch(&mut self, s: &EpochStats) {
+        if let Some(pb) = self.pb.take() {
+            pb.finish_and_clear();
+        }
+        if !self.quiet {
+            println!(
+                "{}",
+                table::epoch_line(
+                    s.epoch,
+                    self.epochs,
+                    s.lr,
+                    s.train_loss,
+                    s.train_acc,
+                    &s.test,
+                    s.train_seconds
+                )
+            );
+        }
+    }
+}
+
+fn progress_bar(e: usize, epochs: usize, run_start: &Instant) -> ProgressBar {
     let pb = ProgressBar::new(0);
     pb.set_style(
         ProgressStyle::with_template(

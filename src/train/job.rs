@@ -1,0 +1,181 @@
+//! One complete training job: train for the configured epochs, evaluate
+//! after each, and (optionally) write the result files atomically.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{EpochStats, Trainer};
+use crate::checkpoint;
+use crate::config::Config;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::metrics::{CostReport, EvalResult};
+use crate::report::output::{atomic_write, write_json};
+use crate::report::table;
+
+/// Receives progress of a job (all methods optional).
+pub trait Observer {
+    /// After each training batch of `epoch` (0-based).
+    fn batch(&mut self, _epoch: usize, _done: usize, _total: usize) {}
+    /// After each epoch's evaluation.
+    fn epoch(&mut self, _stats: &EpochStats) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// `summary.json`: the final numbers of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// Seed.
+    pub seed: u64,
+    /// K of each coding, input first.
+    pub k: Vec<usize>,
+    /// α of each coding, input first.
+    pub alpha: Vec<f32>,
+    /// Final test accuracy (%).
+    pub test_acc: f64,
+    /// Best test accuracy over the epochs (%).
+    pub best_test_acc: f64,
+    /// Epoch (1-based) of the best test accuracy.
+    pub best_epoch: usize,
+    /// Final training accuracy (%), measured during the last epoch.
+    pub train_acc: f64,
+    /// Final mean training loss.
+    pub train_loss: f64,
+    /// Spikes per neuron per test image of each coding, input first.
+    pub spikes_per_neuron: Vec<f64>,
+    /// Spikes per neuron over all codings.
+    pub mean_spikes_per_neuron: f64,
+    /// Spikes per test image over all codings.
+    pub spikes_per_image: f64,
+    /// Synaptic operations per test image.
+    pub sops_per_image: f64,
+    /// Costs: SOPs per coding, energy, latency.
+    pub cost: CostReport,
+    /// Test images evaluated.
+    pub test_images: usize,
+    /// Training images.
+    pub train_images: usize,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Wall-clock seconds spent in training steps (evaluation excluded).
+    pub train_seconds: f64,
+    /// `train_seconds / epochs`.
+    pub seconds_per_epoch: f64,
+    /// fsnn version that produced the run.
+    pub fsnn_version: String,
+}
+
+const METRICS_HEADER: &str =
+    "epoch,lr,train_loss,train_acc,test_acc,spikes_per_image,sops_per_image,train_seconds";
+
+fn metrics_row(s: &EpochStats) -> String {
+    let mut row = format!(
+        "{},{},{},{},{},{},{},{:.4}",
+        s.epoch,
+        s.lr,
+        s.train_loss,
+        s.train_acc,
+        s.test.accuracy,
+        s.test.spikes_per_image,
+        s.test.cost.sops_per_image,
+        s.train_seconds
+    );
+    for v in &s.test.spikes_per_neuron {
+        row.push_str(&format!(",{v}"));
+    }
+    row
+}
+
+fn metrics_header(codings: usize) -> String {
+    let mut h = METRICS_HEADER.to_string();
+    for c in 0..codings {
+        h.push_str(&format!(",spikes_per_neuron_{}", table::coding_name(c)));
+    }
+    h
+}
+
+/// Train `cfg` on `train`, evaluating on `test` after every epoch. With
+/// `out`, writes `config.toml` first, `metrics.csv` after every epoch and
+/// `model.safetensors` + `summary.json` at the end, each atomically.
+/// Returns the summary, the trainer (final model) and the last evaluation.
+pub fn execute(
+    cfg: &Config,
+    train: &Dataset,
+    test: &Dataset,
+    out: Option<&Path>,
+    obs: &mut dyn Observer,
+) -> Result<(Summary, Trainer, EvalResult)> {
+    if let Some(out) = out {
+        atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    }
+    let epochs = cfg.train.epochs;
+    let mut trainer = Trainer::new(cfg.clone());
+    let codings = trainer.model.num_codings();
+    let mut csv = metrics_header(codings);
+    csv.push('\n');
+    let mut train_seconds = 0.0;
+    let mut best = (f64::NEG_INFINITY, 0usize);
+    let mut last: Option<EpochStats> = None;
+    for e in 0..epochs {
+        let lr = trainer.lr_at(e);
+        let t0 = Instant::now();
+        let (loss, acc) = trainer.train_epoch(train, |done, total| obs.batch(e, done, total))?;
+        let secs = t0.elapsed().as_secs_f64();
+        train_seconds += secs;
+        let test_res = trainer.evaluate(test);
+        let stats = EpochStats {
+            epoch: e + 1,
+            lr,
+            train_loss: loss,
+            train_acc: acc,
+            test: test_res,
+            train_seconds: secs,
+        };
+        obs.epoch(&stats);
+        if stats.test.accuracy > best.0 {
+            best = (stats.test.accuracy, stats.epoch);
+        }
+        if let Some(out) = out {
+            csv.push_str(&metrics_row(&stats));
+            csv.push('\n');
+            atomic_write(&out.join("metrics.csv"), csv.as_bytes())?;
+        }
+        last = Some(stats);
+    }
+    let last = last.expect("epochs > 0");
+    let summary = Summary {
+        name: cfg.name.clone(),
+        seed: cfg.seed,
+        k: cfg.model.k.clone(),
+        alpha: cfg.model.alpha.clone(),
+        test_acc: last.test.accuracy,
+        best_test_acc: best.0,
+        best_epoch: best.1,
+        train_acc: last.train_acc,
+        train_loss: last.train_loss,
+        spikes_per_neuron: last.test.spikes_per_neuron.clone(),
+        mean_spikes_per_neuron: table::mean_spikes_per_neuron(&trainer.model, &last.test),
+        spikes_per_image: last.test.spikes_per_image,
+        sops_per_image: last.test.cost.sops_per_image,
+        cost: last.test.cost.clone(),
+        test_images: test.n,
+        train_images: train.n,
+        epochs,
+        train_seconds,
+        seconds_per_epoch: train_seconds / epochs as f64,
+        fsnn_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    if let Some(out) = out {
+        checkpoint::save(&trainer.model, cfg, &out.join("model.safetensors"))?;
+        write_json(&out.join("summary.json"), &summary)?;
+    }
+    Ok((summary, trainer, last.test))
+}
