@@ -55,7 +55,24 @@ pub fn to_safetensors(model: &Mlp, config: &Config) -> Vec<u8> {
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("config".to_string(), config.to_toml());
-    safetensors::serialize(views, Some(meta)).expect("serialise safetensors")
+    let bytes = safetensors::serialize(views, Some(meta)).expect("serialise safetensors");
+    canonical_header(bytes)
+}
+
+/// Rewrite the JSON header with its keys sorted (the serializer writes
+/// metadata in hash-map order), padded with spaces to its former length,
+/// so that the same model always gives the same bytes.
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("header length")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("header written above is JSON");
+    let text = serde_json::to_string(&header).expect("JSON");
+    if text.len() <= n {
+        let mut padded = text.into_bytes();
+        padded.resize(n, b' ');
+        bytes[8..8 + n].copy_from_slice(&padded);
+    }
+    bytes
 }
 
 /// Write `model` atomically to `path`.

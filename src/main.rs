@@ -30,7 +30,7 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         k: Option<Vec<usize>>,
         /// Override model.alpha, comma-separated, e.g. 1,2,3,2,1.
-        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
         alpha: Option<Vec<f32>>,
         /// Override the seed.
         #[arg(long)]

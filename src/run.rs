@@ -132,7 +132,7 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
             table::final_table(
                 &trainer.model,
                 &last,
-                (summary.best_test_acc, summary.best_epoch)
+                Some((summary.best_test_acc, summary.best_epoch))
             )
         );
         println!("results in {}", out.display());
@@ -240,7 +240,7 @@ pub fn eval(opts: &EvalOptions) -> Result<()> {
     let bs = cfg.train.eval_batch_size;
     let mut ws = model.workspace(bs);
     let res = evaluate(&model, &test, &mut ws, bs);
-    print!("{}", table::final_table(&model, &res, (res.accuracy, 0)));
+    print!("{}", table::final_table(&model, &res, None));
     if let Some(p) = &opts.json {
         write_json(p, &res)?;
     }

@@ -36,7 +36,7 @@ pub fn epoch_line(
 }
 
 /// The final table: one row per FS coding, then totals.
-pub fn final_table(model: &Mlp, test: &EvalResult, best: (f64, usize)) -> String {
+pub fn final_table(model: &Mlp, test: &EvalResult, best: Option<(f64, usize)>) -> String {
     let mut s = String::new();
     s.push_str("coding  neurons   K      alpha  spikes/neuron  spikes/image  SOPs/image\n");
     for (c, coding) in model.codings.iter().enumerate() {
@@ -62,10 +62,16 @@ pub fn final_table(model: &Mlp, test: &EvalResult, best: (f64, usize)) -> String
         test.spikes_per_image,
         c.sops_per_image,
     ));
-    s.push_str(&format!(
-        "test accuracy {:.2}% (best {:.2}% at epoch {}) on {} images\n",
-        test.accuracy, best.0, best.1, test.images
-    ));
+    match best {
+        Some((acc, epoch)) => s.push_str(&format!(
+            "test accuracy {:.2}% (best {acc:.2}% at epoch {epoch}) on {} images\n",
+            test.accuracy, test.images
+        )),
+        None => s.push_str(&format!(
+            "test accuracy {:.2}% on {} images\n",
+            test.accuracy, test.images
+        )),
+    }
     s.push_str(&format!(
         "energy/image: SNN {:.1} nJ vs same-shape ANN {:.1} nJ (float32, 45 nm); SNN {:.2} nJ vs ANN {:.2} nJ (int8)\n",
         c.snn_energy_pj_float32 / 1e3,
