@@ -10,6 +10,9 @@
 //! * the half-spike variant on a hand-worked example;
 //! * slices whose length is not a multiple of the 16-lane kernel width.
 
+// Index loops over parallel arrays read most plainly here.
+#![allow(clippy::needless_range_loop)]
+
 use fsnn::neuron::{FsCoding, FsTables, Surrogate, SurrogateKind, Variant};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};

@@ -4,6 +4,9 @@
 //! for the faithful `fs` neuron and the legacy `half-spike` variant
 //! (science.md §1, §2, §4).
 
+// Index loops over parallel arrays read most plainly here.
+#![allow(clippy::needless_range_loop)]
+
 use fsnn::neuron::{FsCoding, FsTables, Surrogate, SurrogateKind, Variant};
 use serde_json::Value;
 

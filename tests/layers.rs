@@ -2,6 +2,9 @@
 //! against an independent computation written out in this file (naive
 //! loops, finite differences, formulas by hand).
 
+// Index loops over parallel arrays read most plainly here.
+#![allow(clippy::needless_range_loop)]
+
 use fsnn::config::ModelConfig;
 use fsnn::layer::Linear;
 use fsnn::model::Mlp;

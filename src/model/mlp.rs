@@ -88,6 +88,7 @@ impl Mlp {
 
     fn forward_impl(&self, ws: &mut Workspace, batch: usize, train: bool) {
         assert!(batch <= ws.capacity, "batch exceeds workspace");
+        ws.train_rows = if train { batch } else { 0 };
         let n = self.num_codings();
         for c in 0..n {
             let len = batch * self.widths[c];
@@ -110,6 +111,10 @@ impl Mlp {
     /// Backward pass after [`Mlp::forward_train`]: `ws.g_out` holds
     /// ∂loss/∂out; sets every layer's parameter gradients.
     pub fn backward(&mut self, ws: &mut Workspace, batch: usize) {
+        assert_eq!(
+            ws.train_rows, batch,
+            "Mlp::backward needs a forward_train of the same batch first"
+        );
         let n = self.num_codings();
         for c in (0..n).rev() {
             let scale = self.codings[c].bias_scale();
