@@ -123,6 +123,10 @@ pub struct TrainConfig {
     /// Batch size used for evaluation (no effect on results).
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
+    /// Write the full training state every N epochs (0 = never); the last
+    /// epoch always gets one when N > 0.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
 }
 
 fn default_name() -> String {
@@ -158,6 +162,9 @@ fn default_gamma() -> f32 {
 fn default_eval_batch() -> usize {
     1000
 }
+fn default_checkpoint_every() -> usize {
+    1
+}
 
 impl Default for DataConfig {
     fn default() -> Self {
@@ -180,6 +187,7 @@ impl Default for TrainConfig {
             lr_milestones: default_milestones(),
             lr_gamma: default_gamma(),
             eval_batch_size: default_eval_batch(),
+            checkpoint_every: default_checkpoint_every(),
         }
     }
 }

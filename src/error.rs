@@ -1,9 +1,7 @@
 //! One error type for the whole crate.
 //!
 //! Every variant prints as a single line that names the file or field at
-//! fault. The CLI maps [`Error::exit_code`] to the process exit status:
-//! problems with the user's input (files, configs, data, divergence) exit
-//! with 2, internal I/O failures while writing results with 1.
+//! fault. The CLI maps [`Error::exit_code`] to the process exit status 2.
 
 use std::path::{Path, PathBuf};
 
@@ -73,11 +71,9 @@ impl Error {
         }
     }
 
-    /// Process exit code for this error: 2 for bad input, 1 for I/O failures.
+    /// Process exit code for this error: always 2 (bad input, a
+    /// diverging run, or an output that cannot be written).
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io { .. } => 1,
-            _ => 2,
-        }
+        2
     }
 }

@@ -21,8 +21,11 @@ enum Command {
     /// Train a network from a TOML config.
     Train {
         /// Config file (e.g. configs/mnist-fs-stbp.toml).
-        #[arg(long)]
-        config: PathBuf,
+        #[arg(long, required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        /// Continue the run in DIR from its last saved training state.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "epochs", "k", "alpha", "seed", "out"])]
+        resume: Option<PathBuf>,
         /// Override train.epochs.
         #[arg(long)]
         epochs: Option<usize>,
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train {
             config,
+            resume,
             epochs,
             k,
             alpha,
@@ -81,7 +85,8 @@ fn main() -> ExitCode {
             data,
             quiet,
         } => fsnn::run::train(&fsnn::run::TrainOptions {
-            config,
+            config: config.unwrap_or_default(),
+            resume,
             epochs,
             k,
             alpha,

@@ -9,6 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint;
+use crate::checkpoint::state::{self, STATE_FILE};
 use crate::config::Config;
 use crate::data::{Dataset, Split, find_data_dir, load_split};
 use crate::error::{Error, Result};
@@ -21,8 +22,10 @@ use crate::train::job::{Observer, Summary, execute};
 /// Overrides and paths of `fsnn train`.
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
-    /// Config file.
+    /// Config file (ignored with `resume`).
     pub config: PathBuf,
+    /// Continue the run in this directory from its saved training state.
+    pub resume: Option<PathBuf>,
     /// Override `train.epochs`.
     pub epochs: Option<usize>,
     /// Override `model.k`.
@@ -115,16 +118,40 @@ fn timestamp() -> String {
 
 /// Run `fsnn train`: returns the summary and the output directory.
 pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
-    let cfg = resolve_config(opts)?;
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", cfg.name, timestamp())));
+    let (cfg, out, resume) = match &opts.resume {
+        Some(dir) => {
+            let path = dir.join(STATE_FILE);
+            if !path.is_file() {
+                return Err(Error::file(
+                    &path,
+                    "no training state to resume (was the run started with train.checkpoint_every = 0?)",
+                ));
+            }
+            let (trainer, progress) = state::load(&path)?;
+            (
+                trainer.config.clone(),
+                dir.clone(),
+                Some((trainer, progress)),
+            )
+        }
+        None => {
+            let cfg = resolve_config(opts)?;
+            let out = opts.out.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!("{}-{}", cfg.name, timestamp()))
+            });
+            (cfg, out, None)
+        }
+    };
     check_out_dir(&out)?;
     let (train, test) = load_data(&cfg, opts.data.as_deref())?;
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let mut obs = ConsoleObserver::new(opts.quiet, cfg.train.epochs);
-    let (summary, trainer, last) = execute(&cfg, &train, &test, Some(&out), &mut obs)?;
+    if let Some((t, _)) = &resume
+        && !opts.quiet
+    {
+        println!("resuming {} after epoch {}", out.display(), t.epoch);
+    }
+    let (summary, trainer, last) = execute(&cfg, &train, &test, Some(&out), &mut obs, resume)?;
     if !opts.quiet {
         println!();
         print!(

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EpochStats, Trainer};
 use crate::checkpoint;
+use crate::checkpoint::state::{self, Progress, STATE_FILE};
 use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -103,8 +104,10 @@ fn metrics_header(codings: usize) -> String {
 }
 
 /// Train `cfg` on `train`, evaluating on `test` after every epoch. With
-/// `out`, writes `config.toml` first, `metrics.csv` after every epoch and
+/// `out`, writes `config.toml` first, `metrics.csv` after every epoch, the
+/// training state every `train.checkpoint_every` epochs, and
 /// `model.safetensors` + `summary.json` at the end, each atomically.
+/// `resume` continues from a saved state instead of starting afresh.
 /// Returns the summary, the trainer (final model) and the last evaluation.
 pub fn execute(
     cfg: &Config,
@@ -112,24 +115,34 @@ pub fn execute(
     test: &Dataset,
     out: Option<&Path>,
     obs: &mut dyn Observer,
+    resume: Option<(Trainer, Progress)>,
 ) -> Result<(Summary, Trainer, EvalResult)> {
     if let Some(out) = out {
         atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
     }
     let epochs = cfg.train.epochs;
-    let mut trainer = Trainer::new(cfg.clone());
-    let codings = trainer.model.num_codings();
-    let mut csv = metrics_header(codings);
-    csv.push('\n');
-    let mut train_seconds = 0.0;
-    let mut best = (f64::NEG_INFINITY, 0usize);
-    let mut last: Option<EpochStats> = None;
-    for e in 0..epochs {
+    let (mut trainer, mut progress) = match resume {
+        Some(r) => r,
+        None => {
+            let trainer = Trainer::new(cfg.clone());
+            let mut csv = metrics_header(trainer.model.num_codings());
+            csv.push('\n');
+            let progress = Progress {
+                csv,
+                best: (f64::NEG_INFINITY, 0),
+                train_seconds: 0.0,
+                last: None,
+            };
+            (trainer, progress)
+        }
+    };
+    let every = cfg.train.checkpoint_every;
+    for e in trainer.epoch..epochs {
         let lr = trainer.lr_at(e);
         let t0 = Instant::now();
         let (loss, acc) = trainer.train_epoch(train, |done, total| obs.batch(e, done, total))?;
         let secs = t0.elapsed().as_secs_f64();
-        train_seconds += secs;
+        progress.train_seconds += secs;
         let test_res = trainer.evaluate(test);
         let stats = EpochStats {
             epoch: e + 1,
@@ -140,17 +153,22 @@ pub fn execute(
             train_seconds: secs,
         };
         obs.epoch(&stats);
-        if stats.test.accuracy > best.0 {
-            best = (stats.test.accuracy, stats.epoch);
+        if stats.test.accuracy > progress.best.0 {
+            progress.best = (stats.test.accuracy, stats.epoch);
         }
+        progress.csv.push_str(&metrics_row(&stats));
+        progress.csv.push('\n');
+        progress.last = Some(stats);
         if let Some(out) = out {
-            csv.push_str(&metrics_row(&stats));
-            csv.push('\n');
-            atomic_write(&out.join("metrics.csv"), csv.as_bytes())?;
+            atomic_write(&out.join("metrics.csv"), progress.csv.as_bytes())?;
+            if every > 0 && ((e + 1) % every == 0 || e + 1 == epochs) {
+                state::save(&out.join(STATE_FILE), &trainer, &progress)?;
+            }
         }
-        last = Some(stats);
     }
-    let last = last.expect("epochs > 0");
+    let last = progress.last.clone().expect("epochs > 0");
+    let best = progress.best;
+    let train_seconds = progress.train_seconds;
     let summary = Summary {
         name: cfg.name.clone(),
         seed: cfg.seed,

@@ -72,6 +72,17 @@ impl Trainer {
         }
     }
 
+    /// Position of the shuffling RNG (words consumed), for checkpoints.
+    pub fn shuffle_position(&self) -> u128 {
+        self.rng.get_word_pos()
+    }
+
+    /// Restore the shuffling RNG's position saved by
+    /// [`Trainer::shuffle_position`].
+    pub fn set_shuffle_position(&mut self, pos: u128) {
+        self.rng.set_word_pos(pos);
+    }
+
     /// Learning rate of epoch `e` (0-based): `lr · γ^(#milestones ≤ e)`,
     /// as PyTorch's MultiStepLR stepped once per epoch.
     pub fn lr_at(&self, e: usize) -> f32 {
@@ -110,9 +121,10 @@ impl Trainer {
             );
             if !loss.is_finite() {
                 return Err(Error::Diverged(format!(
-                    "loss is {loss} at epoch {} batch {} (lower train.lr or check the data)",
+                    "loss is {loss} at epoch {} batch {}: {} (lower train.lr; the last good state is kept)",
                     self.epoch + 1,
-                    bi + 1
+                    bi + 1,
+                    self.locate_non_finite(b)
                 )));
             }
             loss_sum += loss;
@@ -141,6 +153,21 @@ impl Trainer {
     pub fn evaluate(&mut self, data: &Dataset) -> EvalResult {
         let bs = self.config.train.eval_batch_size;
         evaluate(&self.model, data, &mut self.eval_ws, bs)
+    }
+
+    /// Name the first layer whose parameters or membrane are not finite.
+    fn locate_non_finite(&self, batch: usize) -> String {
+        if let Some((l, what)) = self.first_non_finite_param() {
+            return format!("layer {l} {what} is not finite");
+        }
+        let n = self.model.num_codings();
+        for c in 1..n {
+            let len = batch * self.model.widths[c];
+            if self.ws.u[c][..len].iter().any(|v| !v.is_finite()) {
+                return format!("layer {c} membrane is not finite");
+            }
+        }
+        format!("layer {n} (output) membrane is not finite")
     }
 
     fn first_non_finite_param(&self) -> Option<(usize, &'static str)> {

@@ -1,0 +1,101 @@
+//! Trained models and training states as checked `.safetensors` files.
+//!
+//! `model.safetensors`: `layers.{l}.weight` `[out, in]`, `layers.{l}.bias`
+//! `[out]`, `codings.{c}.T|h|d` `[K]`, all F32 little-endian; metadata
+//! `format = "fsnn-mlp-1"`, `config` (the run's TOML) and `crc32` over
+//! everything. Python's `safetensors.numpy.load_file` reads it as it is.
+//! The training state (`state.safetensors`, see [`state`]) uses the same
+//! container.
+
+pub mod container;
+pub mod state;
+
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::Mlp;
+use crate::neuron::FsTables;
+use crate::report::output::atomic_write;
+use container::Container;
+
+const FORMAT: &str = "fsnn-mlp-1";
+
+/// Put `model`'s weights and tables into `c`.
+pub(crate) fn put_model(c: &mut Container, model: &Mlp) {
+    for (l, layer) in model.layers.iter().enumerate() {
+        let w = layer.weight.as_slice().expect("contiguous").to_vec();
+        c.put(
+            format!("layers.{l}.weight"),
+            vec![layer.outputs(), layer.inputs()],
+            w,
+        );
+        let b = layer.bias.as_slice().expect("contiguous").to_vec();
+        c.put(format!("layers.{l}.bias"), vec![b.len()], b);
+    }
+    for (i, coding) in model.codings.iter().enumerate() {
+        let t = &coding.tables;
+        for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
+            c.put(format!("codings.{i}.{name}"), vec![v.len()], v.clone());
+        }
+    }
+}
+
+/// Build the model of `config` and fill it from `c`.
+pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Result<Mlp> {
+    let mut model = Mlp::from_config(&config.model, config.seed);
+    for (l, layer) in model.layers.iter_mut().enumerate() {
+        let (o, i) = (layer.outputs(), layer.inputs());
+        let w = c.take(&format!("layers.{l}.weight"), &[o, i], path)?;
+        let b = c.take(&format!("layers.{l}.bias"), &[o], path)?;
+        layer.weight = Array2::from_shape_vec((o, i), w).expect("shape checked");
+        layer.bias = Array1::from_vec(b);
+    }
+    for (i, coding) in model.codings.iter_mut().enumerate() {
+        let k = coding.k();
+        let t = c.take(&format!("codings.{i}.T"), &[k], path)?;
+        let h = c.take(&format!("codings.{i}.h"), &[k], path)?;
+        let d = c.take(&format!("codings.{i}.d"), &[k], path)?;
+        coding.tables = FsTables { t, h, d };
+    }
+    Ok(model)
+}
+
+/// Parse and validate the config stored in a container's metadata.
+pub(crate) fn stored_config(c: &Container, path: &Path) -> Result<Config> {
+    let text = c.meta_str("config", path)?;
+    let config = Config::from_toml_str(text, path)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Serialise `model` (and its `config`) to safetensors bytes.
+pub fn to_safetensors(model: &Mlp, config: &Config) -> Vec<u8> {
+    let mut c = Container::default();
+    c.meta.insert("format".into(), FORMAT.into());
+    c.meta.insert("config".into(), config.to_toml());
+    put_model(&mut c, model);
+    c.to_bytes()
+}
+
+/// Write `model` atomically to `path`.
+pub fn save(model: &Mlp, config: &Config, path: &Path) -> Result<()> {
+    atomic_write(path, &to_safetensors(model, config))
+}
+
+/// Load a model and its config from a checkpoint, verifying its checksum
+/// and that every tensor fits the stored architecture.
+pub fn load(path: &Path) -> Result<(Mlp, Config)> {
+    let mut c = Container::read(path)?;
+    if c.meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(Error::file(
+            path,
+            format!("metadata format is not {FORMAT} (not an fsnn model)"),
+        ));
+    }
+    let config = stored_config(&c, path)?;
+    let model = take_model(&mut c, &config, path)?;
+    Ok((model, config))
+}
