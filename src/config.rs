@@ -192,15 +192,27 @@ impl Default for TrainConfig {
     }
 }
 
-/// Turn a toml error into a one-line message.
-fn one_line(msg: &str) -> String {
-    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A TOML error as one line: position, the offending source line, and
+/// the parser's message.
+pub fn toml_error_line(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line_no = text[..start].matches('\n').count() + 1;
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let col = text[line_start..start].chars().count() + 1;
+            let line = text[line_start..].lines().next().unwrap_or("").trim();
+            format!("line {line_no}, column {col} (`{line}`): {msg}")
+        }
+        None => msg,
+    }
 }
 
 impl Config {
     /// Parse TOML text (no validation); `origin` names the source in errors.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::file(origin, one_line(&e.to_string())))
+        toml::from_str(text).map_err(|e| Error::file(origin, toml_error_line(&e, text)))
     }
 
     /// Read, parse and validate a config file.
