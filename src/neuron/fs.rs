@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fs_kernels::{self as kernels, Steps};
-use super::surrogate::{self, Surrogate, SurrogateKind};
+use super::surrogate::{Surrogate, with_surrogate};
 
 /// Largest supported number of steps per coding.
 pub const MAX_K: usize = 32;
@@ -83,30 +83,6 @@ pub struct FsCoding {
     pub surrogate: Surrogate,
 }
 
-/// Calls `$body` with `$sg` bound to the coding's surrogate as a concrete
-/// closure, so each kernel is compiled (and vectorised) per shape.
-macro_rules! with_surrogate {
-    ($s:expr, |$sg:ident| $body:expr) => {{
-        let a = $s.width;
-        match $s.kind {
-            SurrogateKind::Rectangular => {
-                let $sg = move |u: f32| surrogate::rectangular(u, a);
-                $body
-            }
-            SurrogateKind::Triangle => {
-                let inv = 1.0 / a;
-                let $sg = move |u: f32| surrogate::triangle(u, inv);
-                $body
-            }
-            SurrogateKind::Sigmoid => {
-                let k = 4.0 / a;
-                let $sg = move |u: f32| surrogate::sigmoid(u, k);
-                $body
-            }
-        }
-    }};
-}
-
 impl FsCoding {
     /// A coding with the given tables, variant and surrogate.
     pub fn new(tables: FsTables, variant: Variant, surrogate: Surrogate) -> Self {
@@ -133,7 +109,7 @@ impl FsCoding {
         }
     }
 
-    fn steps(&self) -> Steps {
+    pub(crate) fn steps(&self) -> Steps {
         let k = self.k();
         let amp = match self.variant {
             Variant::Fs => 1.0,

@@ -5,6 +5,7 @@
 //! recomputes the few per-step values it needs from the stored input.
 
 pub mod fs;
+pub mod fs_grad;
 pub mod fs_kernels;
 pub mod surrogate;
 

@@ -80,6 +80,31 @@ impl Surrogate {
     }
 }
 
+/// Calls `$body` with `$sg` bound to the coding's surrogate as a concrete
+/// closure, so each kernel is compiled (and vectorised) per shape.
+macro_rules! with_surrogate {
+    ($s:expr, |$sg:ident| $body:expr) => {{
+        let a = $s.width;
+        match $s.kind {
+            $crate::neuron::surrogate::SurrogateKind::Rectangular => {
+                let $sg = move |u: f32| $crate::neuron::surrogate::rectangular(u, a);
+                $body
+            }
+            $crate::neuron::surrogate::SurrogateKind::Triangle => {
+                let inv = 1.0 / a;
+                let $sg = move |u: f32| $crate::neuron::surrogate::triangle(u, inv);
+                $body
+            }
+            $crate::neuron::surrogate::SurrogateKind::Sigmoid => {
+                let k = 4.0 / a;
+                let $sg = move |u: f32| $crate::neuron::surrogate::sigmoid(u, k);
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_surrogate;
+
 #[cfg(test)]
 mod tests {
     use super::*;
