@@ -20,6 +20,9 @@ pub enum Error {
     /// A config file or CLI override is invalid; `field` names the key.
     #[error("config {field}: {msg}")]
     Config { field: String, msg: String },
+    /// A command-line argument is invalid; `flag` names it.
+    #[error("{flag}: {msg}")]
+    Arg { flag: String, msg: String },
     /// A file could not be read or parsed (config, checkpoint).
     #[error("{path}: {msg}")]
     File { path: PathBuf, msg: String },
@@ -51,6 +54,14 @@ impl Error {
     pub fn config(field: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Config {
             field: field.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// Build a [`Error::Arg`] for `flag`.
+    pub fn arg(flag: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Arg {
+            flag: flag.into(),
             msg: msg.into(),
         }
     }

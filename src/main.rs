@@ -60,6 +60,42 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Fit an FS neuron's T/h/d tables to an activation function.
+    Fit {
+        /// Activation to approximate.
+        #[arg(long, value_enum)]
+        activation: FitActivation,
+        /// Steps K of the neuron.
+        #[arg(long)]
+        k: usize,
+        /// Input range fitted, as MIN,MAX.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            allow_hyphen_values = true,
+            num_args = 1,
+            default_value = "-8,12"
+        )]
+        range: Vec<f32>,
+        /// Random restarts (the best is kept).
+        #[arg(long, default_value_t = 8)]
+        restarts: usize,
+        /// Adam steps per restart.
+        #[arg(long, default_value_t = 5000)]
+        steps: usize,
+        /// Initial learning rate (cosine decay).
+        #[arg(long, default_value_t = 0.01)]
+        lr: f32,
+        /// Seed of the restarts.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write fit.json, tables.toml and curve.csv here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Measure seconds per training epoch against the machine's sgemm speed.
     Bench {
         /// Training epochs to time (the best one is reported).
@@ -69,6 +105,13 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FitActivation {
+    Relu,
+    Silu,
+    Sigmoid,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +148,34 @@ fn main() -> ExitCode {
             data,
             json,
         }),
+        Command::Fit {
+            activation,
+            k,
+            range,
+            restarts,
+            steps,
+            lr,
+            seed,
+            out,
+            quiet,
+        } => {
+            use fsnn::convert::fit::{Activation, FitOptions};
+            let act = match activation {
+                FitActivation::Relu => Activation::Relu,
+                FitActivation::Silu => Activation::Silu,
+                FitActivation::Sigmoid => Activation::Sigmoid,
+            };
+            let mut o = FitOptions::new(act, k);
+            o.range = match range[..] {
+                [a, b] => (a, b),
+                _ => (f32::NAN, f32::NAN),
+            };
+            o.restarts = restarts;
+            o.steps = steps;
+            o.lr = lr;
+            o.seed = seed;
+            fsnn::convert::fit_job::run(&o, out.as_deref(), quiet).map(|_| ())
+        }
         Command::Bench { epochs, json } => fsnn::bench::run(epochs, json.as_deref()),
     };
     match result {

@@ -1,0 +1,6 @@
+//! The FS paper's route to an FS network: fit T/h/d tables to an
+//! activation function, then swap the activations of a trained ANN for FS
+//! codings.
+
+pub mod fit;
+pub mod fit_job;
