@@ -93,13 +93,14 @@ pub fn curve_csv(r: &FitResult) -> String {
 /// Run `fsnn fit` and write its files into `out` (if given).
 pub fn run(opts: &FitOptions, out: Option<&Path>, quiet: bool) -> Result<FitResult> {
     validate(opts)?;
-    if let Some(out) = out {
-        if out.exists() && !out.is_dir() {
-            return Err(Error::file(
-                out,
-                "output path exists and is not a directory",
-            ));
-        }
+    if let Some(out) = out
+        && out.exists()
+        && !out.is_dir()
+    {
+        return Err(Error::file(
+            out,
+            "output path exists and is not a directory",
+        ));
     }
     let pb = if quiet {
         indicatif::ProgressBar::hidden()
