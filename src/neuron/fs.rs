@@ -106,6 +106,7 @@ macro_rules! with_surrogate {
         }
     }};
 }
+pub(crate) use with_surrogate;
 
 impl FsCoding {
     /// A coding with the given tables, variant and surrogate.
