@@ -63,8 +63,11 @@ fn reference_config() -> Config {
             variant: Variant::Fs,
             surrogate: Surrogate::default(),
             tables: vec![],
+            neuron: Default::default(),
+            lif: None,
         },
         train: TrainConfig::default(),
+        cost: None,
     }
 }
 

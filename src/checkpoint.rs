@@ -2,7 +2,9 @@
 //! every coding's T/h/d tables, and the resolved config in the metadata.
 //!
 //! Tensor names: `layers.{l}.weight` `[out, in]`, `layers.{l}.bias`
-//! `[out]`, `codings.{c}.T|h|d` `[K]`, all F32 little-endian. Metadata:
+//! `[out]`, `codings.{c}.T|h|d` `[K]` (FS networks), all F32
+//! little-endian. A LIF network stores only its layers; its neuron
+//! parameters are in the config. Metadata:
 //! `format = "fsnn-mlp-1"`, `config` = the TOML of the run. Python's
 //! `safetensors.numpy.load_file` reads it as it is.
 
@@ -14,7 +16,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::Mlp;
+use crate::model::Network;
 use crate::neuron::FsTables;
 use crate::report::output::atomic_write;
 
@@ -25,9 +27,9 @@ fn to_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 /// Serialise `model` (and its `config`) to safetensors bytes.
-pub fn to_safetensors(model: &Mlp, config: &Config) -> Vec<u8> {
+pub fn to_safetensors(model: &Network, config: &Config) -> Vec<u8> {
     let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (l, layer) in model.layers.iter().enumerate() {
+    for (l, layer) in model.layers().iter().enumerate() {
         let w = layer.weight.as_slice().expect("contiguous");
         named.push((
             format!("layers.{l}.weight"),
@@ -37,7 +39,11 @@ pub fn to_safetensors(model: &Mlp, config: &Config) -> Vec<u8> {
         let b = layer.bias.as_slice().expect("contiguous");
         named.push((format!("layers.{l}.bias"), vec![b.len()], to_bytes(b)));
     }
-    for (c, coding) in model.codings.iter().enumerate() {
+    let codings = match model {
+        Network::Fs(m) => &m.codings[..],
+        Network::Lif(_) => &[],
+    };
+    for (c, coding) in codings.iter().enumerate() {
         let t = &coding.tables;
         for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
             named.push((format!("codings.{c}.{name}"), vec![v.len()], to_bytes(v)));
@@ -76,7 +82,7 @@ fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 /// Write `model` atomically to `path`.
-pub fn save(model: &Mlp, config: &Config, path: &Path) -> Result<()> {
+pub fn save(model: &Network, config: &Config, path: &Path) -> Result<()> {
     atomic_write(path, &to_safetensors(model, config))
 }
 
@@ -106,7 +112,7 @@ fn read_f32(st: &SafeTensors, name: &str, shape: &[usize], path: &Path) -> Resul
 }
 
 /// Load a model and its config from a safetensors checkpoint.
-pub fn load(path: &Path) -> Result<(Mlp, Config)> {
+pub fn load(path: &Path) -> Result<(Network, Config)> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::file(path, format!("cannot read checkpoint: {e}")))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
@@ -125,15 +131,19 @@ pub fn load(path: &Path) -> Result<(Mlp, Config)> {
     config.validate()?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::file(path, format!("corrupt safetensors: {e}")))?;
-    let mut model = Mlp::from_config(&config.model, config.seed);
-    for (l, layer) in model.layers.iter_mut().enumerate() {
+    let mut model = Network::from_config(&config.model, config.seed);
+    for (l, layer) in model.layers_mut().iter_mut().enumerate() {
         let (o, i) = (layer.outputs(), layer.inputs());
         let w = read_f32(&st, &format!("layers.{l}.weight"), &[o, i], path)?;
         let b = read_f32(&st, &format!("layers.{l}.bias"), &[o], path)?;
         layer.weight = Array2::from_shape_vec((o, i), w).expect("shape checked");
         layer.bias = Array1::from_vec(b);
     }
-    for (c, coding) in model.codings.iter_mut().enumerate() {
+    let codings = match &mut model {
+        Network::Fs(m) => &mut m.codings[..],
+        Network::Lif(_) => &mut [],
+    };
+    for (c, coding) in codings.iter_mut().enumerate() {
         let k = coding.k();
         let t = read_f32(&st, &format!("codings.{c}.T"), &[k], path)?;
         let h = read_f32(&st, &format!("codings.{c}.h"), &[k], path)?;
@@ -141,7 +151,7 @@ pub fn load(path: &Path) -> Result<(Mlp, Config)> {
         coding.tables = FsTables { t, h, d };
     }
     let all_finite = model
-        .layers
+        .layers()
         .iter()
         .all(|l| l.weight.iter().chain(l.bias.iter()).all(|v| v.is_finite()));
     if !all_finite {

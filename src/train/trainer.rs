@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::metrics::{EvalResult, evaluate};
-use crate::model::{Mlp, Workspace};
+use crate::model::{NetWorkspace, Network};
 
 /// Stream of the shuffling RNG (weight init uses stream 0 of the same seed).
 const SHUFFLE_STREAM: u64 = 1;
@@ -37,22 +37,22 @@ pub struct Trainer {
     /// The resolved config.
     pub config: Config,
     /// The network being trained.
-    pub model: Mlp,
+    pub model: Network,
     /// Optimizer state.
     pub opt: Adam,
     /// Epochs completed.
     pub epoch: usize,
     rng: ChaCha8Rng,
     order: Vec<usize>,
-    ws: Workspace,
-    eval_ws: Workspace,
+    ws: NetWorkspace,
+    eval_ws: NetWorkspace,
     labels: Vec<u8>,
 }
 
 impl Trainer {
     /// A fresh run: model initialised from `config.seed`.
     pub fn new(config: Config) -> Self {
-        let model = Mlp::from_config(&config.model, config.seed);
+        let model = Network::from_config(&config.model, config.seed);
         let opt = Adam::new(&model.param_sizes());
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(SHUFFLE_STREAM);
@@ -101,13 +101,8 @@ impl Trainer {
             let b = idx.len();
             train.gather(idx, self.ws.input_mut(b), &mut self.labels[..b]);
             self.model.forward_train(&mut self.ws, b);
-            let (loss, hits) = loss_and_grad(
-                loss_kind,
-                &self.ws.out,
-                &self.labels[..b],
-                classes,
-                &mut self.ws.g_out,
-            );
+            let (out, g_out) = self.ws.out_and_grad();
+            let (loss, hits) = loss_and_grad(loss_kind, out, &self.labels[..b], classes, g_out);
             if !loss.is_finite() {
                 return Err(Error::Diverged(format!(
                     "loss is {loss} at epoch {} batch {} (lower train.lr or check the data)",
@@ -140,11 +135,13 @@ impl Trainer {
     /// Evaluate the current model on `data`.
     pub fn evaluate(&mut self, data: &Dataset) -> EvalResult {
         let bs = self.config.train.eval_batch_size;
-        evaluate(&self.model, data, &mut self.eval_ws, bs)
+        let mut res = evaluate(&self.model, data, &mut self.eval_ws, bs);
+        res.cost = res.cost.with_user_energy(self.config.cost);
+        res
     }
 
     fn first_non_finite_param(&self) -> Option<(usize, &'static str)> {
-        for (i, l) in self.model.layers.iter().enumerate() {
+        for (i, l) in self.model.layers().iter().enumerate() {
             if l.weight.iter().any(|v| !v.is_finite()) {
                 return Some((i + 1, "weight"));
             }
