@@ -37,7 +37,12 @@ fn fs_tiny_network_by_hand() {
     let cfg: ModelConfig =
         toml::from_str("layers = [2, 2, 1]\nk = [2, 2]\nalpha = [1.0, 1.0]").unwrap();
     let mut net = Network::from_config(&cfg, 1);
-    set(&mut net, 0, array![[1.0, 0.0], [0.0, 1.0]], array![0.0, 0.0]);
+    set(
+        &mut net,
+        0,
+        array![[1.0, 0.0], [0.0, 1.0]],
+        array![0.0, 0.0],
+    );
     set(&mut net, 1, array![[1.0, 1.0]], array![0.0]);
     let mut ws = net.workspace(4);
     let r = evaluate(&net, &one_image(vec![0.8, 0.3]), &mut ws, 4);
@@ -69,12 +74,16 @@ fn lif_tiny_network_by_hand() {
     // Output current o_a + o_b = 1 at both steps → 2 spikes, score 1.0.
     // SOPs: h1 2 spikes × fan-out 1 = 2; output fan-out 0. The analog
     // input costs 2·2 = 4 MACs (layer 1, once per image).
-    let cfg: ModelConfig = toml::from_str(
-        "layers = [2, 2, 1]\nneuron = \"lif\"\n[lif]\nt = 2\ntau = 0.5\nv_th = 0.5",
-    )
-    .unwrap();
+    let cfg: ModelConfig =
+        toml::from_str("layers = [2, 2, 1]\nneuron = \"lif\"\n[lif]\nt = 2\ntau = 0.5\nv_th = 0.5")
+            .unwrap();
     let mut net = Network::from_config(&cfg, 1);
-    set(&mut net, 0, array![[1.0, 0.0], [0.3, 0.0]], array![0.0, 0.0]);
+    set(
+        &mut net,
+        0,
+        array![[1.0, 0.0], [0.3, 0.0]],
+        array![0.0, 0.0],
+    );
     set(&mut net, 1, array![[1.0, 1.0]], array![0.0]);
     let mut ws = net.workspace(4);
     let r = evaluate(&net, &one_image(vec![1.0, 0.0]), &mut ws, 4);

@@ -2,6 +2,8 @@
 //! against an independent computation written out in this file (naive
 //! loops, finite differences, formulas by hand).
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the step-by-step math
+
 use fsnn::config::ModelConfig;
 use fsnn::layer::Linear;
 use fsnn::model::Mlp;

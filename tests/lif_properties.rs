@@ -8,6 +8,8 @@
 //!   smooth (sigmoid) spike function, with and without the detached reset
 //!   (detached: the reset factor `1 − o(t−1)` is held at its forward value).
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the step-by-step math
+
 use fsnn::neuron::{Lif, Surrogate, SurrogateKind};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,7 +60,7 @@ fn plain_backward(p: &Lif, u: &[f64], o: &[f64], g: &[f64]) -> Vec<f64> {
             // u(s) = τ·u(s−1)·(1 − o(s−1)) + x(s)
             gu[s - 1] += gu[s] * tau * (1.0 - o[s - 1]);
             if !p.detach_reset {
-                go[s - 1] += gu[s] * tau * u[s - 1] * -1.0;
+                go[s - 1] -= gu[s] * tau * u[s - 1];
             }
         }
     }

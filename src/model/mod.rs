@@ -27,8 +27,8 @@ pub enum Network {
 pub enum NetWorkspace {
     /// For [`Network::Fs`].
     Fs(Workspace),
-    /// For [`Network::Lif`].
-    Lif(LifWorkspace),
+    /// For [`Network::Lif`] (boxed: it holds an RNG state).
+    Lif(Box<LifWorkspace>),
 }
 
 impl NetWorkspace {
@@ -198,7 +198,7 @@ impl Network {
     pub fn workspace(&self, capacity: usize) -> NetWorkspace {
         match self {
             Network::Fs(m) => NetWorkspace::Fs(m.workspace(capacity)),
-            Network::Lif(m) => NetWorkspace::Lif(m.workspace(capacity)),
+            Network::Lif(m) => NetWorkspace::Lif(Box::new(m.workspace(capacity))),
         }
     }
 
