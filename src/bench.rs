@@ -35,6 +35,11 @@ pub struct BenchReport {
     pub gemm_bound_seconds: f64,
     /// `gemm_bound_seconds / epoch_seconds`.
     pub fraction_of_bound: f64,
+    /// Best seconds per training epoch of the LIF network of the same
+    /// shape (T = 4, analog input, spike-count readout), same data.
+    pub lif_epoch_seconds: f64,
+    /// `lif_epoch_seconds / epoch_seconds`.
+    pub lif_vs_fs: f64,
     /// FS forward+backward, fused kernel, elements per second.
     pub fs_fused_elems_per_s: f64,
     /// Same work by a plain scalar loop, elements per second.
@@ -63,9 +68,33 @@ fn reference_config() -> Config {
             variant: Variant::Fs,
             surrogate: Surrogate::default(),
             tables: vec![],
+            neuron: Default::default(),
+            lif: None,
         },
         train: TrainConfig::default(),
+        cost: None,
     }
+}
+
+/// The LIF baseline of `configs/mnist-lif-stbp.toml` on the same network.
+fn lif_config() -> Config {
+    let mut c = reference_config();
+    c.model.neuron = crate::config::NeuronKind::Lif;
+    c.model.lif = Some(crate::config::LifConfig::default());
+    c.model.k.clear();
+    c.model.alpha.clear();
+    c
+}
+
+fn best_epoch(cfg: Config, data: &Dataset, epochs: usize) -> Result<f64> {
+    let mut trainer = Trainer::new(cfg);
+    let mut best = f64::INFINITY;
+    for _ in 0..epochs {
+        let t = Instant::now();
+        trainer.train_epoch(data, |_, _| {})?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 fn bench_data() -> (Dataset, String) {
@@ -156,14 +185,10 @@ pub fn run(epochs: usize, json: Option<&Path>) -> Result<()> {
     let (data, origin) = bench_data();
     let cfg = reference_config();
     let widths = cfg.model.layers.clone();
-    let mut trainer = Trainer::new(cfg);
     eprintln!("timing {epochs} training epoch(s) on {origin} ...");
-    let mut epoch_seconds = f64::INFINITY;
-    for _ in 0..epochs {
-        let t = Instant::now();
-        trainer.train_epoch(&data, |_, _| {})?;
-        epoch_seconds = epoch_seconds.min(t.elapsed().as_secs_f64());
-    }
+    let epoch_seconds = best_epoch(cfg, &data, epochs)?;
+    eprintln!("timing {epochs} LIF training epoch(s) (T = 4) ...");
+    let lif_epoch_seconds = best_epoch(lif_config(), &data, epochs)?;
     let batches = data.n.div_ceil(100);
     eprintln!("timing the epoch's GEMMs alone and sgemm 1024^3 ...");
     let gemm_only = gemm_only_epoch(&widths, 100, batches);
@@ -199,6 +224,8 @@ pub fn run(epochs: usize, json: Option<&Path>) -> Result<()> {
         sgemm_gflops_1024: gflops,
         gemm_bound_seconds: bound,
         fraction_of_bound: bound / epoch_seconds,
+        lif_epoch_seconds,
+        lif_vs_fs: lif_epoch_seconds / epoch_seconds,
         fs_fused_elems_per_s: m as f64 / fused,
         fs_plain_elems_per_s: m as f64 / plain,
     };
@@ -217,6 +244,10 @@ pub fn run(epochs: usize, json: Option<&Path>) -> Result<()> {
         "  epoch vs bound              {:>8.2}x  (fraction of bound {:.2})",
         1.0 / r.fraction_of_bound,
         r.fraction_of_bound
+    );
+    println!(
+        "  LIF epoch (T=4, analog)     {:>8.4} s  ({:.2}x the FS epoch)",
+        r.lif_epoch_seconds, r.lif_vs_fs
     );
     println!(
         "  FS fwd+bwd fused vs plain   {:>8.2}x  ({:.0} vs {:.0} Melem/s)",

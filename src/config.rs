@@ -30,6 +30,110 @@ pub struct Config {
     /// Training section.
     #[serde(default)]
     pub train: TrainConfig,
+    /// Optional user energy figures, reported next to the 45 nm presets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<EnergyConfig>,
+}
+
+/// `[cost]`: energy per operation in picojoules, given by the user.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnergyConfig {
+    /// One multiply-accumulate.
+    pub mac_pj: f64,
+    /// One accumulate (synaptic operation).
+    pub ac_pj: f64,
+}
+
+/// Which neuron the network is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NeuronKind {
+    /// FS codings before every layer (science.md §1).
+    #[default]
+    Fs,
+    /// Iterative LIF over T steps (science.md §5), see `[model.lif]`.
+    Lif,
+}
+
+fn is_fs(n: &NeuronKind) -> bool {
+    *n == NeuronKind::Fs
+}
+
+/// How the pixels enter a LIF network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// The analog pixels at every step (the design document's).
+    Analog,
+    /// A Bernoulli spike with probability = pixel at every step (STBP's).
+    Bernoulli,
+    /// FS coding of each pixel with `model.k[0]`, `model.alpha[0]`: its
+    /// spike at step t ≤ K carries the weight d(t).
+    Fs,
+}
+
+/// What a LIF network outputs as class scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readout {
+    /// Mean spike count of the (spiking) output layer over T.
+    SpikeCount,
+    /// Mean over T of the non-spiking output layer's input `W·o + b`.
+    Membrane,
+}
+
+/// `[model.lif]`: the LIF neuron and its input/output.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifConfig {
+    /// Time steps T.
+    #[serde(default = "default_t")]
+    pub t: usize,
+    /// Threshold V_th.
+    #[serde(default = "default_vth")]
+    pub v_th: f32,
+    /// Membrane decay τ.
+    #[serde(default = "default_tau")]
+    pub tau: f32,
+    /// Cut the gradient through the reset term.
+    #[serde(default)]
+    pub detach_reset: bool,
+    /// Input encoding.
+    #[serde(default = "default_encoding")]
+    pub encoding: Encoding,
+    /// Output readout.
+    #[serde(default = "default_readout")]
+    pub readout: Readout,
+}
+
+fn default_t() -> usize {
+    4
+}
+fn default_vth() -> f32 {
+    0.5
+}
+fn default_tau() -> f32 {
+    0.2
+}
+fn default_encoding() -> Encoding {
+    Encoding::Analog
+}
+fn default_readout() -> Readout {
+    Readout::SpikeCount
+}
+
+impl Default for LifConfig {
+    fn default() -> Self {
+        LifConfig {
+            t: default_t(),
+            v_th: default_vth(),
+            tau: default_tau(),
+            detach_reset: false,
+            encoding: default_encoding(),
+            readout: default_readout(),
+        }
+    }
 }
 
 /// `[data]`: which dataset and how to transform it.
@@ -72,10 +176,19 @@ pub struct TableConfig {
 pub struct ModelConfig {
     /// Layer widths, input first, e.g. `[121, 64, 124, 64, 124, 10]`.
     pub layers: Vec<usize>,
+    /// `"fs"` (default) or `"lif"`.
+    #[serde(default, skip_serializing_if = "is_fs")]
+    pub neuron: NeuronKind,
+    /// LIF parameters (`neuron = "lif"` only; defaults if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lif: Option<LifConfig>,
     /// Steps K of each FS coding (input coding first); one per layer
-    /// except the non-spiking output.
+    /// except the non-spiking output. LIF: empty, or `[K₀]` for the FS
+    /// input encoding.
+    #[serde(default)]
     pub k: Vec<usize>,
     /// Scale α of each FS coding: `T = h = d = α·2^(−t)`.
+    #[serde(default)]
     pub alpha: Vec<f32>,
     /// `"fs"` (faithful, default) or `"half-spike"` (legacy).
     #[serde(default)]
@@ -229,9 +342,16 @@ impl Config {
         toml::to_string_pretty(self).expect("config serialises")
     }
 
-    /// Number of FS codings (every layer but the output).
+    /// Number of FS codings (every layer but the output; for LIF, the
+    /// FS input coding only).
     pub fn num_codings(&self) -> usize {
-        self.model.layers.len().saturating_sub(1)
+        match self.model.neuron {
+            NeuronKind::Fs => self.model.layers.len().saturating_sub(1),
+            NeuronKind::Lif => match self.model.lif_config().encoding {
+                Encoding::Fs => 1,
+                _ => 0,
+            },
+        }
     }
 
     /// Check every value; the error names the key.
@@ -247,12 +367,24 @@ impl Config {
             return Err(Error::config(format!("model.layers[{i}]"), "must be > 0"));
         }
         let n = self.num_codings();
+        if m.neuron == NeuronKind::Fs && m.lif.is_some() {
+            return Err(Error::config("model.lif", "needs model.neuron = \"lif\""));
+        }
+        if m.neuron == NeuronKind::Lif {
+            validate_lif(m)?;
+        }
         if m.k.len() != n {
+            let what = match m.neuron {
+                NeuronKind::Fs => "one per layer except the output",
+                NeuronKind::Lif => {
+                    "a LIF network has one, [K₀], with lif.encoding = \"fs\", else none"
+                }
+            };
             return Err(Error::config(
                 "model.k",
                 format!(
-                    "has {} values but the network has {n} FS codings (one per layer except the output)",
-                    m.k.len()
+                    "has {} values but the network has {n} FS codings ({what})",
+                    m.k.len(),
                 ),
             ));
         }
@@ -349,6 +481,13 @@ impl Config {
                 ),
             ));
         }
+        if let Some(e) = &self.cost {
+            for (name, v) in [("cost.mac_pj", e.mac_pj), ("cost.ac_pj", e.ac_pj)] {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(Error::config(name, "must be finite and >= 0"));
+                }
+            }
+        }
         let t = &self.train;
         if t.epochs == 0 {
             return Err(Error::config("train.epochs", "must be > 0"));
@@ -378,4 +517,40 @@ impl Config {
         }
         Ok(())
     }
+}
+
+impl ModelConfig {
+    /// The `[model.lif]` table, or its defaults.
+    pub fn lif_config(&self) -> LifConfig {
+        self.lif.unwrap_or_default()
+    }
+}
+
+fn validate_lif(m: &ModelConfig) -> Result<()> {
+    let l = m.lif_config();
+    if l.t == 0 || l.t > 1024 {
+        return Err(Error::config(
+            "model.lif.t",
+            format!("T = {} must be in 1..=1024", l.t),
+        ));
+    }
+    if !l.v_th.is_finite() || l.v_th <= 0.0 {
+        return Err(Error::config("model.lif.v_th", "must be finite and > 0"));
+    }
+    if !l.tau.is_finite() || !(0.0..=1.0).contains(&l.tau) {
+        return Err(Error::config("model.lif.tau", "must be in [0, 1]"));
+    }
+    if !m.tables.is_empty() {
+        return Err(Error::config("model.tables", "is for FS networks only"));
+    }
+    if l.encoding == Encoding::Fs && m.k.len() == 1 && m.k[0] > l.t {
+        return Err(Error::config(
+            "model.k[0]",
+            format!(
+                "K₀ = {} exceeds lif.t = {} (the input code must fit in T steps)",
+                m.k[0], l.t
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod convert;
 pub mod data;

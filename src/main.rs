@@ -96,6 +96,42 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Train configs over several seeds and write a comparison report.
+    Compare {
+        /// A config file; give two or more.
+        #[arg(long, required = true)]
+        config: Vec<PathBuf>,
+        /// Seeds per config (each config's seed, seed+1, ...).
+        #[arg(long, default_value_t = 5)]
+        seeds: usize,
+        /// Parallel trainings (default: number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output directory for report.md, report.csv, runs.csv, bars.png, bars.svg.
+        #[arg(long, default_value = "runs/compare")]
+        out: PathBuf,
+        /// Dataset directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Override train.epochs of every config.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Override data.train_limit of every config.
+        #[arg(long)]
+        train_limit: Option<usize>,
+        /// Override data.test_limit of every config.
+        #[arg(long)]
+        test_limit: Option<usize>,
+        /// Energy of one MAC in pJ (with --ac-pj: reported next to the presets).
+        #[arg(long, requires = "ac_pj")]
+        mac_pj: Option<f64>,
+        /// Energy of one accumulate in pJ.
+        #[arg(long, requires = "mac_pj")]
+        ac_pj: Option<f64>,
+        /// No progress lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Measure seconds per training epoch against the machine's sgemm speed.
     Bench {
         /// Training epochs to time (the best one is reported).
@@ -176,6 +212,32 @@ fn main() -> ExitCode {
             o.seed = seed;
             fsnn::convert::fit_job::run(&o, out.as_deref(), quiet).map(|_| ())
         }
+        Command::Compare {
+            config,
+            seeds,
+            jobs,
+            out,
+            data,
+            epochs,
+            train_limit,
+            test_limit,
+            mac_pj,
+            ac_pj,
+            quiet,
+        } => fsnn::compare::run(&fsnn::compare::CompareOptions {
+            configs: config,
+            seeds,
+            jobs,
+            out,
+            data,
+            epochs,
+            train_limit,
+            test_limit,
+            energy: mac_pj
+                .zip(ac_pj)
+                .map(|(mac_pj, ac_pj)| fsnn::config::EnergyConfig { mac_pj, ac_pj }),
+            quiet,
+        }),
         Command::Bench { epochs, json } => fsnn::bench::run(epochs, json.as_deref()),
     };
     match result {

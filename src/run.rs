@@ -266,7 +266,8 @@ pub fn eval(opts: &EvalOptions) -> Result<()> {
     )?;
     let bs = cfg.train.eval_batch_size;
     let mut ws = model.workspace(bs);
-    let res = evaluate(&model, &test, &mut ws, bs);
+    let mut res = evaluate(&model, &test, &mut ws, bs);
+    res.cost = res.cost.with_user_energy(cfg.cost);
     print!("{}", table::final_table(&model, &res, None));
     if let Some(p) = &opts.json {
         write_json(p, &res)?;

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use fsnn::checkpoint::state::{self, Progress};
 use fsnn::config::Config;
-use fsnn::model::Mlp;
+use fsnn::model::Network;
 use fsnn::train::Trainer;
 
 fn bad_dir() -> PathBuf {
@@ -83,8 +83,8 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     let last = out_of_range.len() - 1;
     out_of_range[last] = 10;
     let cfg = tiny_config(16);
-    let model = Mlp::from_config(&cfg.model, 1);
-    let other = Mlp::from_config(&tiny_config(24).model, 1);
+    let model = Network::from_config(&cfg.model, 1);
+    let other = Network::from_config(&tiny_config(24).model, 1);
     let trainer = Trainer::new(cfg.clone());
     let tmp = tempfile::tempdir().unwrap();
     let sp = tmp.path().join("s");

@@ -113,13 +113,13 @@ fn forward_matches_reference() {
     for c in cases() {
         let mut out = vec![f32::NAN; c.x.len()];
         c.coding.forward(&c.x, &mut out);
-        for i in 0..c.x.len() {
+        for (i, &o) in out.iter().enumerate() {
             assert!(
-                close(out[i], c.out[i]),
+                close(o, c.out[i]),
                 "{}: x={} out={} want {}",
                 c.name,
                 c.x[i],
-                out[i],
+                o,
                 c.out[i]
             );
         }
@@ -153,13 +153,13 @@ fn gradient_matches_reference() {
         let g = vec![1.0f32; c.x.len()];
         let mut gx = vec![f32::NAN; c.x.len()];
         c.coding.backward(&c.x, &g, &mut gx);
-        for i in 0..c.x.len() {
+        for (i, &g) in gx.iter().enumerate() {
             assert!(
-                close(gx[i], c.dout_dx[i]),
+                close(g, c.dout_dx[i]),
                 "{}: x={} dout_dx={} want {}",
                 c.name,
                 c.x[i],
-                gx[i],
+                g,
                 c.dout_dx[i]
             );
         }

@@ -1,7 +1,8 @@
 //! Trained models and training states as checked `.safetensors` files.
 //!
 //! `model.safetensors`: `layers.{l}.weight` `[out, in]`, `layers.{l}.bias`
-//! `[out]`, `codings.{c}.T|h|d` `[K]`, all F32 little-endian; metadata
+//! `[out]`, `codings.{c}.T|h|d` `[K]` (FS networks; a LIF network's neuron
+//! parameters are in its config), all F32 little-endian; metadata
 //! `format = "fsnn-mlp-1"`, `config` (the run's TOML) and `crc32` over
 //! everything. Python's `safetensors.numpy.load_file` reads it as it is.
 //! The training state (`state.safetensors`, see [`state`]) uses the same
@@ -16,16 +17,25 @@ use ndarray::{Array1, Array2};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::Mlp;
+use crate::model::Network;
 use crate::neuron::FsTables;
 use crate::report::output::atomic_write;
 use container::Container;
 
 const FORMAT: &str = "fsnn-mlp-1";
 
+/// The FS codings of a network (none for LIF, whose neuron parameters
+/// live in the config).
+fn codings(model: &Network) -> &[crate::neuron::FsCoding] {
+    match model {
+        Network::Fs(m) => &m.codings,
+        Network::Lif(_) => &[],
+    }
+}
+
 /// Put `model`'s weights and tables into `c`.
-pub(crate) fn put_model(c: &mut Container, model: &Mlp) {
-    for (l, layer) in model.layers.iter().enumerate() {
+pub(crate) fn put_model(c: &mut Container, model: &Network) {
+    for (l, layer) in model.layers().iter().enumerate() {
         let w = layer.weight.as_slice().expect("contiguous").to_vec();
         c.put(
             format!("layers.{l}.weight"),
@@ -35,7 +45,7 @@ pub(crate) fn put_model(c: &mut Container, model: &Mlp) {
         let b = layer.bias.as_slice().expect("contiguous").to_vec();
         c.put(format!("layers.{l}.bias"), vec![b.len()], b);
     }
-    for (i, coding) in model.codings.iter().enumerate() {
+    for (i, coding) in codings(model).iter().enumerate() {
         let t = &coding.tables;
         for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
             c.put(format!("codings.{i}.{name}"), vec![v.len()], v.clone());
@@ -44,16 +54,20 @@ pub(crate) fn put_model(c: &mut Container, model: &Mlp) {
 }
 
 /// Build the model of `config` and fill it from `c`.
-pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Result<Mlp> {
-    let mut model = Mlp::from_config(&config.model, config.seed);
-    for (l, layer) in model.layers.iter_mut().enumerate() {
+pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Result<Network> {
+    let mut model = Network::from_config(&config.model, config.seed);
+    for (l, layer) in model.layers_mut().iter_mut().enumerate() {
         let (o, i) = (layer.outputs(), layer.inputs());
         let w = c.take(&format!("layers.{l}.weight"), &[o, i], path)?;
         let b = c.take(&format!("layers.{l}.bias"), &[o], path)?;
         layer.weight = Array2::from_shape_vec((o, i), w).expect("shape checked");
         layer.bias = Array1::from_vec(b);
     }
-    for (i, coding) in model.codings.iter_mut().enumerate() {
+    let codings: &mut [crate::neuron::FsCoding] = match &mut model {
+        Network::Fs(m) => &mut m.codings,
+        Network::Lif(_) => &mut [],
+    };
+    for (i, coding) in codings.iter_mut().enumerate() {
         let k = coding.k();
         let t = c.take(&format!("codings.{i}.T"), &[k], path)?;
         let h = c.take(&format!("codings.{i}.h"), &[k], path)?;
@@ -72,7 +86,7 @@ pub(crate) fn stored_config(c: &Container, path: &Path) -> Result<Config> {
 }
 
 /// Serialise `model` (and its `config`) to safetensors bytes.
-pub fn to_safetensors(model: &Mlp, config: &Config) -> Vec<u8> {
+pub fn to_safetensors(model: &Network, config: &Config) -> Vec<u8> {
     let mut c = Container::default();
     c.meta.insert("format".into(), FORMAT.into());
     c.meta.insert("config".into(), config.to_toml());
@@ -81,13 +95,13 @@ pub fn to_safetensors(model: &Mlp, config: &Config) -> Vec<u8> {
 }
 
 /// Write `model` atomically to `path`.
-pub fn save(model: &Mlp, config: &Config, path: &Path) -> Result<()> {
+pub fn save(model: &Network, config: &Config, path: &Path) -> Result<()> {
     atomic_write(path, &to_safetensors(model, config))
 }
 
 /// Load a model and its config from a checkpoint, verifying its checksum
 /// and that every tensor fits the stored architecture.
-pub fn load(path: &Path) -> Result<(Mlp, Config)> {
+pub fn load(path: &Path) -> Result<(Network, Config)> {
     let mut c = Container::read(path)?;
     if c.meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(Error::file(

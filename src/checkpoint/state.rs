@@ -1,7 +1,8 @@
 //! The full training state, written after every `checkpoint_every` epochs
 //! so that `fsnn train --resume DIR` continues exactly where a run
 //! stopped: weights, FS tables, Adam moments and step, epochs done, the
-//! shuffling RNG's position, and the job's progress (metrics so far).
+//! shuffling RNG's position (and a LIF input encoder's), and the job's
+//! progress (metrics so far).
 //!
 //! A resumed run produces the same `summary.json` (timings aside) and a
 //! byte-identical `model.safetensors` as an uninterrupted one.
@@ -52,6 +53,9 @@ pub fn save(path: &Path, trainer: &Trainer, progress: &Progress) -> Result<()> {
         "shuffle_word_pos".into(),
         trainer.shuffle_position().to_string(),
     );
+    if let Some(pos) = trainer.encoder_position() {
+        c.meta.insert("encoder_word_pos".into(), pos.to_string());
+    }
     c.meta.insert(
         "progress".into(),
         serde_json::to_string(progress).expect("serialisable"),
@@ -104,5 +108,9 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
     trainer.opt.step = step;
     trainer.epoch = epoch;
     trainer.set_shuffle_position(pos);
+    if c.meta.contains_key("encoder_word_pos") {
+        let enc: u128 = meta_parse(&c, "encoder_word_pos", path)?;
+        trainer.set_encoder_position(enc);
+    }
     Ok((trainer, progress))
 }

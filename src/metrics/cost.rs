@@ -5,9 +5,16 @@
 //! * The same-shape ANN does one multiply-accumulate per weight.
 //! * Energy uses 45 nm figures (Horowitz, ISSCC 2014) or user values.
 //! * Latency of an FS network: Σ K steps; pipelined, a new image can enter
-//!   every max K steps.
+//!   every max K steps. A LIF network runs T steps with all layers in
+//!   lock-step: latency T, a new image every T steps.
+//! * MACs the SNN still does (a LIF network's analog input through the
+//!   first layer, computed once per image) are charged at the MAC price.
+//!
+//! Every report (train, eval, compare) takes its numbers from here.
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::EnergyConfig;
 
 /// Energy per operation, in picojoules.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +50,9 @@ pub struct CostReport {
     pub sops_per_image: f64,
     /// MACs per image of the same-shape ANN (one per weight).
     pub ann_macs_per_image: f64,
+    /// MACs per image the SNN itself does (analog LIF input), else 0.
+    #[serde(default)]
+    pub snn_macs_per_image: f64,
     /// SNN energy per image in pJ, float32 45 nm preset.
     pub snn_energy_pj_float32: f64,
     /// ANN energy per image in pJ, float32 45 nm preset.
@@ -53,14 +63,30 @@ pub struct CostReport {
     pub ann_energy_pj_int8: f64,
     /// Steps from input to output: Σ K.
     pub latency_steps: usize,
-    /// Steps between two images when layers are pipelined: max K.
+    /// Steps between two images when layers are pipelined: max K (LIF: T).
     pub pipeline_interval_steps: usize,
+    /// User-given energy figures, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_energy: Option<EnergyConfig>,
+    /// SNN energy per image in pJ with the user's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snn_energy_pj_user: Option<f64>,
+    /// ANN energy per image in pJ with the user's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ann_energy_pj_user: Option<f64>,
 }
 
 impl CostReport {
     /// Costs from spikes per image of each coding, each coding's fan-out
-    /// (synapses per neuron), the network's weight count and its K values.
-    pub fn new(spikes_per_image: &[f64], fan_out: &[usize], weights: usize, ks: &[usize]) -> Self {
+    /// (synapses per neuron), the MACs the SNN does per image, the
+    /// network's weight count, and (latency, pipelined interval) in steps.
+    pub fn new(
+        spikes_per_image: &[f64],
+        fan_out: &[usize],
+        snn_macs: f64,
+        weights: usize,
+        latency: (usize, usize),
+    ) -> Self {
         assert_eq!(spikes_per_image.len(), fan_out.len());
         let sops_per_coding: Vec<f64> = spikes_per_image
             .iter()
@@ -73,18 +99,36 @@ impl CostReport {
             sops_per_coding,
             sops_per_image: sops,
             ann_macs_per_image: macs,
-            snn_energy_pj_float32: sops * FLOAT32_45NM.ac_pj,
+            snn_macs_per_image: snn_macs,
+            snn_energy_pj_float32: sops * FLOAT32_45NM.ac_pj + snn_macs * FLOAT32_45NM.mac_pj,
             ann_energy_pj_float32: macs * FLOAT32_45NM.mac_pj,
-            snn_energy_pj_int8: sops * INT8_45NM.ac_pj,
+            snn_energy_pj_int8: sops * INT8_45NM.ac_pj + snn_macs * INT8_45NM.mac_pj,
             ann_energy_pj_int8: macs * INT8_45NM.mac_pj,
-            latency_steps: ks.iter().sum(),
-            pipeline_interval_steps: ks.iter().copied().max().unwrap_or(0),
+            latency_steps: latency.0,
+            pipeline_interval_steps: latency.1,
+            user_energy: None,
+            snn_energy_pj_user: None,
+            ann_energy_pj_user: None,
         }
     }
 
-    /// SNN energy per image in pJ with a custom AC energy.
+    /// Add (or clear) the energies at user-given figures.
+    pub fn with_user_energy(mut self, e: Option<EnergyConfig>) -> Self {
+        self.user_energy = e;
+        self.snn_energy_pj_user =
+            e.map(|e| self.sops_per_image * e.ac_pj + self.snn_macs_per_image * e.mac_pj);
+        self.ann_energy_pj_user = e.map(|e| self.ann_macs_per_image * e.mac_pj);
+        self
+    }
+
+    /// SNN energy per image in pJ at a preset's figures.
     pub fn snn_energy_pj(&self, preset: &EnergyPreset) -> f64 {
-        self.sops_per_image * preset.ac_pj
+        self.sops_per_image * preset.ac_pj + self.snn_macs_per_image * preset.mac_pj
+    }
+
+    /// ANN energy per image in pJ at a preset's figures.
+    pub fn ann_energy_pj(&self, preset: &EnergyPreset) -> f64 {
+        self.ann_macs_per_image * preset.mac_pj
     }
 }
 
@@ -97,7 +141,7 @@ mod tests {
         // 3-2-1 net: coding 0 (3 inputs) fans out to 2, coding 1 to 1.
         // 1.5 input spikes and 0.5 hidden spikes per image:
         // SOPs = 1.5·2 + 0.5·1 = 3.5; ANN MACs = 3·2 + 2·1 = 8.
-        let c = CostReport::new(&[1.5, 0.5], &[2, 1], 8, &[4, 3]);
+        let c = CostReport::new(&[1.5, 0.5], &[2, 1], 0.0, 8, (7, 4));
         assert_eq!(c.sops_per_coding, vec![3.0, 0.5]);
         assert_eq!(c.sops_per_image, 3.5);
         assert_eq!(c.ann_macs_per_image, 8.0);

@@ -1,10 +1,12 @@
-//! Evaluation on a dataset: accuracy and spikes of every FS coding.
+//! Evaluation on a dataset: accuracy and spikes of every spike counter
+//! (FS codings; for LIF the input, hidden and output layers, each counted
+//! per image over all T steps).
 
 use serde::{Deserialize, Serialize};
 
 use super::cost::CostReport;
 use crate::data::Dataset;
-use crate::model::{Mlp, Workspace};
+use crate::model::{NetWorkspace, Network};
 use crate::train::loss::argmax;
 
 /// Accuracy and spike statistics of a model on a dataset.
@@ -24,11 +26,31 @@ pub struct EvalResult {
     pub cost: CostReport,
 }
 
+/// Costs of `model` given the total spikes of each coding over `images`.
+pub fn cost_of(model: &Network, spikes_total: &[u64], images: usize) -> CostReport {
+    let n = images.max(1) as f64;
+    let per_image: Vec<f64> = spikes_total.iter().map(|&s| s as f64 / n).collect();
+    let fan_out: Vec<usize> = (0..spikes_total.len()).map(|c| model.fan_out(c)).collect();
+    let weights: usize = model.widths().windows(2).map(|w| w[0] * w[1]).sum();
+    CostReport::new(
+        &per_image,
+        &fan_out,
+        model.snn_macs_per_image(),
+        weights,
+        model.latency(),
+    )
+}
+
 /// Evaluate `model` on `data` in batches of `batch` rows using `ws`.
-pub fn evaluate(model: &Mlp, data: &Dataset, ws: &mut Workspace, batch: usize) -> EvalResult {
-    let batch = batch.min(ws.capacity).max(1);
+pub fn evaluate(
+    model: &Network,
+    data: &Dataset,
+    ws: &mut NetWorkspace,
+    batch: usize,
+) -> EvalResult {
+    let batch = batch.min(ws.capacity()).max(1);
     let classes = model.classes();
-    ws.reset_spikes();
+    ws.restart();
     let mut correct = 0usize;
     let mut idx: Vec<usize> = Vec::with_capacity(batch);
     let mut labels = vec![0u8; batch];
@@ -39,7 +61,7 @@ pub fn evaluate(model: &Mlp, data: &Dataset, ws: &mut Workspace, batch: usize) -
         idx.extend(start..start + b);
         data.gather(&idx, ws.input_mut(b), &mut labels[..b]);
         model.forward(ws, b);
-        for (row, &y) in ws.out[..b * classes].chunks_exact(classes).zip(&labels) {
+        for (row, &y) in ws.out()[..b * classes].chunks_exact(classes).zip(&labels) {
             if argmax(row) == y as usize {
                 correct += 1;
             }
@@ -47,23 +69,20 @@ pub fn evaluate(model: &Mlp, data: &Dataset, ws: &mut Workspace, batch: usize) -
         start += b;
     }
     let n = data.n.max(1) as f64;
-    let widths = &model.widths;
-    let spikes_total = ws.spikes.clone();
+    let spikes_total = ws.spikes().to_vec();
     let spikes_per_neuron = spikes_total
         .iter()
         .enumerate()
-        .map(|(c, &s)| s as f64 / (widths[c] as f64 * n))
+        .map(|(c, &s)| s as f64 / (model.coding_width(c) as f64 * n))
         .collect();
-    let per_image: Vec<f64> = spikes_total.iter().map(|&s| s as f64 / n).collect();
-    let fan_out: Vec<usize> = widths[1..].to_vec();
-    let weights: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
-    let ks: Vec<usize> = model.codings.iter().map(|c| c.k()).collect();
+    let spikes_per_image = spikes_total.iter().map(|&s| s as f64 / n).sum();
+    let cost = cost_of(model, &spikes_total, data.n);
     EvalResult {
         images: data.n,
         accuracy: 100.0 * correct as f64 / n,
         spikes_total,
         spikes_per_neuron,
-        spikes_per_image: per_image.iter().sum(),
-        cost: CostReport::new(&per_image, &fan_out, weights, &ks),
+        spikes_per_image,
+        cost,
     }
 }

@@ -1,7 +1,286 @@
-//! Networks built from a config.
+//! Networks built from a config: the FS [`Mlp`] and the [`LifMlp`] baseline,
+//! behind one [`Network`] interface that the trainer, evaluation,
+//! checkpoints and reports use.
 
+pub mod lif_mlp;
 pub mod mlp;
 pub mod workspace;
 
+pub use lif_mlp::{LifMlp, LifWorkspace};
 pub use mlp::Mlp;
 pub use workspace::Workspace;
+
+use crate::config::{Encoding, ModelConfig, NeuronKind};
+use crate::layer::Linear;
+
+/// Either network.
+#[derive(Clone, Debug)]
+pub enum Network {
+    /// FS codings (science.md §1–3).
+    Fs(Mlp),
+    /// Iterative LIF over T steps (science.md §5).
+    Lif(LifMlp),
+}
+
+/// The buffers of either network.
+#[derive(Clone, Debug)]
+pub enum NetWorkspace {
+    /// For [`Network::Fs`].
+    Fs(Workspace),
+    /// For [`Network::Lif`] (boxed: it holds an RNG state).
+    Lif(Box<LifWorkspace>),
+}
+
+impl NetWorkspace {
+    /// Rows the buffers can hold.
+    pub fn capacity(&self) -> usize {
+        match self {
+            NetWorkspace::Fs(w) => w.capacity,
+            NetWorkspace::Lif(w) => w.capacity,
+        }
+    }
+
+    /// Pixel buffer for `batch` rows.
+    pub fn input_mut(&mut self, batch: usize) -> &mut [f32] {
+        match self {
+            NetWorkspace::Fs(w) => w.input_mut(batch),
+            NetWorkspace::Lif(w) => {
+                let n = w.x.len() / w.capacity;
+                &mut w.x[..batch * n]
+            }
+        }
+    }
+
+    /// Class scores and the buffer for their gradient.
+    pub fn out_and_grad(&mut self) -> (&[f32], &mut [f32]) {
+        match self {
+            NetWorkspace::Fs(w) => (&w.out, &mut w.g_out),
+            NetWorkspace::Lif(w) => (&w.out, &mut w.g_out),
+        }
+    }
+
+    /// Class scores.
+    pub fn out(&self) -> &[f32] {
+        match self {
+            NetWorkspace::Fs(w) => &w.out,
+            NetWorkspace::Lif(w) => &w.out,
+        }
+    }
+
+    /// Spikes of each coding since the last reset.
+    pub fn spikes(&self) -> &[u64] {
+        match self {
+            NetWorkspace::Fs(w) => &w.spikes,
+            NetWorkspace::Lif(w) => &w.spikes,
+        }
+    }
+
+    /// Zero the spike counters.
+    pub fn reset_spikes(&mut self) {
+        match self {
+            NetWorkspace::Fs(w) => w.reset_spikes(),
+            NetWorkspace::Lif(w) => w.reset_spikes(),
+        }
+    }
+
+    /// First layer (1-based) whose membrane holds a NaN/Inf in the first
+    /// `batch` rows of the last forward pass.
+    pub fn first_non_finite_layer(&self, batch: usize) -> Option<usize> {
+        let bad = |v: &[f32]| v.iter().any(|x| !x.is_finite());
+        match self {
+            NetWorkspace::Fs(w) => (1..w.u.len())
+                .find(|&c| bad(&w.u[c][..batch * (w.u[c].len() / w.capacity)]))
+                .or_else(|| bad(&w.out[..batch * (w.out.len() / w.capacity)]).then_some(w.u.len())),
+            NetWorkspace::Lif(w) => (0..w.u.len())
+                .find(|&l| bad(&w.u[l][..batch * (w.u[l].len() / w.capacity)]))
+                .map(|l| l + 1),
+        }
+    }
+
+    /// Position of the input encoder's random stream (LIF with Bernoulli
+    /// coding), for exact resume.
+    pub fn encoder_position(&self) -> Option<u128> {
+        match self {
+            NetWorkspace::Fs(_) => None,
+            NetWorkspace::Lif(w) => Some(w.rng.get_word_pos()),
+        }
+    }
+
+    /// Restore a position saved by [`NetWorkspace::encoder_position`].
+    pub fn set_encoder_position(&mut self, pos: u128) {
+        if let NetWorkspace::Lif(w) = self {
+            w.rng.set_word_pos(pos);
+        }
+    }
+
+    /// Zero the counters and restart any input-encoding randomness (before
+    /// an evaluation).
+    pub fn restart(&mut self) {
+        match self {
+            NetWorkspace::Fs(w) => w.reset_spikes(),
+            NetWorkspace::Lif(w) => w.restart(),
+        }
+    }
+}
+
+impl Network {
+    /// Build the network a validated model config asks for.
+    pub fn from_config(cfg: &ModelConfig, seed: u64) -> Self {
+        match cfg.neuron {
+            NeuronKind::Fs => Network::Fs(Mlp::from_config(cfg, seed)),
+            NeuronKind::Lif => Network::Lif(LifMlp::from_config(cfg, seed)),
+        }
+    }
+
+    /// Layer widths, input first.
+    pub fn widths(&self) -> &[usize] {
+        match self {
+            Network::Fs(m) => &m.widths,
+            Network::Lif(m) => &m.widths,
+        }
+    }
+
+    /// Synaptic layers.
+    pub fn layers(&self) -> &[Linear] {
+        match self {
+            Network::Fs(m) => &m.layers,
+            Network::Lif(m) => &m.layers,
+        }
+    }
+
+    /// Mutable synaptic layers.
+    pub fn layers_mut(&mut self) -> &mut [Linear] {
+        match self {
+            Network::Fs(m) => &mut m.layers,
+            Network::Lif(m) => &mut m.layers,
+        }
+    }
+
+    /// Number of output classes.
+    pub fn classes(&self) -> usize {
+        *self.widths().last().expect("widths")
+    }
+
+    /// Number of spike counters ("codings"): FS codings, or for LIF the
+    /// input, every hidden layer and the output layer.
+    pub fn num_codings(&self) -> usize {
+        match self {
+            Network::Fs(m) => m.num_codings(),
+            Network::Lif(m) => m.num_codings(),
+        }
+    }
+
+    /// Name of spike counter `c`: `input`, `h1`, ..., and `out` (LIF).
+    pub fn coding_name(&self, c: usize) -> String {
+        match (self, c) {
+            (_, 0) => "input".into(),
+            (Network::Lif(m), c) if c == m.widths.len() - 1 => "out".into(),
+            (_, c) => format!("h{c}"),
+        }
+    }
+
+    /// Neurons behind spike counter `c`.
+    pub fn coding_width(&self, c: usize) -> usize {
+        self.widths()[c]
+    }
+
+    /// Outgoing synapses per neuron of counter `c` (0 for the output).
+    pub fn fan_out(&self, c: usize) -> usize {
+        self.widths().get(c + 1).copied().unwrap_or(0)
+    }
+
+    /// Steps of counter `c`: K of an FS coding, T of a LIF layer (K₀ of
+    /// an FS input encoding, T for other LIF inputs).
+    pub fn coding_steps(&self, c: usize) -> usize {
+        match self {
+            Network::Fs(m) => m.codings[c].k(),
+            Network::Lif(m) => match (&m.input_coding, c) {
+                (Some(ic), 0) => ic.k(),
+                _ => m.lif.t,
+            },
+        }
+    }
+
+    /// Multiply-accumulates per image the SNN itself still does: the
+    /// first layer's `n_0·n_1` for analog LIF input (computed once per
+    /// image: the input current is the same at every step), else 0.
+    pub fn snn_macs_per_image(&self) -> f64 {
+        match self {
+            Network::Lif(m) if m.encoding == Encoding::Analog => (m.widths[0] * m.widths[1]) as f64,
+            _ => 0.0,
+        }
+    }
+
+    /// Latency in steps from input to output, and the pipelined interval
+    /// between images: Σ K and max K for FS; T and T for LIF (all layers
+    /// update in the same step).
+    pub fn latency(&self) -> (usize, usize) {
+        match self {
+            Network::Fs(m) => {
+                let ks = m.codings.iter().map(|c| c.k());
+                (ks.clone().sum(), ks.max().unwrap_or(0))
+            }
+            Network::Lif(m) => (m.lif.t, m.lif.t),
+        }
+    }
+
+    /// A workspace for batches of up to `capacity` rows.
+    pub fn workspace(&self, capacity: usize) -> NetWorkspace {
+        match self {
+            Network::Fs(m) => NetWorkspace::Fs(m.workspace(capacity)),
+            Network::Lif(m) => NetWorkspace::Lif(Box::new(m.workspace(capacity))),
+        }
+    }
+
+    /// Inference forward pass (counts spikes).
+    pub fn forward(&self, ws: &mut NetWorkspace, batch: usize) {
+        match (self, ws) {
+            (Network::Fs(m), NetWorkspace::Fs(w)) => m.forward(w, batch),
+            (Network::Lif(m), NetWorkspace::Lif(w)) => m.forward(w, batch),
+            _ => panic!("workspace of another network"),
+        }
+    }
+
+    /// Training forward pass (keeps what backward needs).
+    pub fn forward_train(&self, ws: &mut NetWorkspace, batch: usize) {
+        match (self, ws) {
+            (Network::Fs(m), NetWorkspace::Fs(w)) => m.forward_train(w, batch),
+            (Network::Lif(m), NetWorkspace::Lif(w)) => m.forward(w, batch),
+            _ => panic!("workspace of another network"),
+        }
+    }
+
+    /// Backward pass; the workspace's gradient buffer holds ∂loss/∂out.
+    pub fn backward(&mut self, ws: &mut NetWorkspace, batch: usize) {
+        match (self, ws) {
+            (Network::Fs(m), NetWorkspace::Fs(w)) => m.backward(w, batch),
+            (Network::Lif(m), NetWorkspace::Lif(w)) => m.backward(w, batch),
+            _ => panic!("workspace of another network"),
+        }
+    }
+
+    /// Calls `f(index, param, grad)` for every trainable tensor (layer 0
+    /// weight, layer 0 bias, layer 1 weight, ...).
+    pub fn for_each_param(&mut self, mut f: impl FnMut(usize, &mut [f32], &[f32])) {
+        for (i, l) in self.layers_mut().iter_mut().enumerate() {
+            f(
+                2 * i,
+                l.weight.as_slice_mut().expect("contiguous"),
+                l.grad_weight.as_slice().expect("contiguous"),
+            );
+            f(
+                2 * i + 1,
+                l.bias.as_slice_mut().expect("contiguous"),
+                l.grad_bias.as_slice().expect("contiguous"),
+            );
+        }
+    }
+
+    /// Parameter sizes in the order of [`Network::for_each_param`].
+    pub fn param_sizes(&self) -> Vec<usize> {
+        self.layers()
+            .iter()
+            .flat_map(|l| [l.weight.len(), l.bias.len()])
+            .collect()
+    }
+}

@@ -7,7 +7,9 @@
 pub mod fs;
 pub mod fs_grad;
 pub mod fs_kernels;
+pub mod lif;
 pub mod surrogate;
 
 pub use fs::{FsCoding, FsTables, Variant};
+pub use lif::Lif;
 pub use surrogate::{Surrogate, SurrogateKind};

@@ -1,4 +1,5 @@
 //! Result files and tables.
 
 pub mod output;
+pub mod plot;
 pub mod table;

@@ -1,9 +1,10 @@
 //! Plain-text tables for the terminal.
 
 use crate::metrics::EvalResult;
-use crate::model::Mlp;
+use crate::model::Network;
 
-/// Name of coding `c`: `input`, `h1`, `h2`, ...
+/// Name of FS coding `c`: `input`, `h1`, `h2`, ... (see
+/// [`Network::coding_name`] for LIF's `out`).
 pub fn coding_name(c: usize) -> String {
     if c == 0 {
         "input".into()
@@ -36,17 +37,29 @@ pub fn epoch_line(
 }
 
 /// The final table: one row per FS coding, then totals.
-pub fn final_table(model: &Mlp, test: &EvalResult, best: Option<(f64, usize)>) -> String {
+pub fn final_table(model: &Network, test: &EvalResult, best: Option<(f64, usize)>) -> String {
     let mut s = String::new();
-    s.push_str("coding  neurons   K      alpha  spikes/neuron  spikes/image  SOPs/image\n");
-    for (c, coding) in model.codings.iter().enumerate() {
-        let alpha = 2.0 * coding.tables.t[0];
+    let steps = match model {
+        Network::Fs(_) => "  K",
+        Network::Lif(_) => "  T",
+    };
+    s.push_str(&format!(
+        "coding  neurons {steps}      alpha  spikes/neuron  spikes/image  SOPs/image\n"
+    ));
+    for c in 0..model.num_codings() {
+        let alpha = match model {
+            Network::Fs(m) => format!("{}", 2.0 * m.codings[c].tables.t[0]),
+            Network::Lif(m) => match (&m.input_coding, c) {
+                (Some(ic), 0) => format!("{}", 2.0 * ic.tables.t[0]),
+                _ => "-".into(),
+            },
+        };
         s.push_str(&format!(
             "{:<7} {:>7} {:>3} {:>10} {:>14.4} {:>13.2} {:>11.1}\n",
-            coding_name(c),
-            model.widths[c],
-            coding.k(),
-            format!("{alpha}"),
+            model.coding_name(c),
+            model.coding_width(c),
+            model.coding_steps(c),
+            alpha,
             test.spikes_per_neuron[c],
             test.spikes_total[c] as f64 / test.images.max(1) as f64,
             test.cost.sops_per_coding[c],
@@ -55,7 +68,7 @@ pub fn final_table(model: &Mlp, test: &EvalResult, best: Option<(f64, usize)>) -
     let c = &test.cost;
     s.push_str(&format!(
         "total   {:>7} {:>3} {:>10} {:>14.4} {:>13.2} {:>11.1}\n",
-        model.widths[..model.codings.len()].iter().sum::<usize>(),
+        coding_neurons(model),
         c.latency_steps,
         "",
         mean_spikes_per_neuron(model, test),
@@ -79,6 +92,17 @@ pub fn final_table(model: &Mlp, test: &EvalResult, best: Option<(f64, usize)>) -
         c.snn_energy_pj_int8 / 1e3,
         c.ann_energy_pj_int8 / 1e3,
     ));
+    if let (Some(e), Some(snn), Some(ann)) =
+        (c.user_energy, c.snn_energy_pj_user, c.ann_energy_pj_user)
+    {
+        s.push_str(&format!(
+            "energy/image at MAC {} pJ, AC {} pJ: SNN {:.2} nJ vs ANN {:.2} nJ\n",
+            e.mac_pj,
+            e.ac_pj,
+            snn / 1e3,
+            ann / 1e3
+        ));
+    }
     s.push_str(&format!(
         "latency: {} steps (pipelined: a new image every {} steps)\n",
         c.latency_steps, c.pipeline_interval_steps
@@ -87,7 +111,13 @@ pub fn final_table(model: &Mlp, test: &EvalResult, best: Option<(f64, usize)>) -
 }
 
 /// Spikes per neuron over all codings: all spikes ÷ (all coding neurons × images).
-pub fn mean_spikes_per_neuron(model: &Mlp, test: &EvalResult) -> f64 {
-    let neurons: usize = model.widths[..model.codings.len()].iter().sum();
-    test.spikes_per_image / neurons.max(1) as f64
+pub fn mean_spikes_per_neuron(model: &Network, test: &EvalResult) -> f64 {
+    test.spikes_per_image / coding_neurons(model).max(1) as f64
+}
+
+/// Neurons behind all spike counters.
+pub fn coding_neurons(model: &Network) -> usize {
+    (0..model.num_codings())
+        .map(|c| model.coding_width(c))
+        .sum()
 }

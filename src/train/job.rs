@@ -50,7 +50,14 @@ pub struct Summary {
     pub train_acc: f64,
     /// Final mean training loss.
     pub train_loss: f64,
-    /// Spikes per neuron per test image of each coding, input first.
+    /// `"fs"` or `"lif"`.
+    #[serde(default)]
+    pub neuron: String,
+    /// Names of the spike counters (`input`, `h1`, ..., LIF: `out`).
+    #[serde(default)]
+    pub coding_names: Vec<String>,
+    /// Spikes per neuron per test image of each coding, input first (LIF:
+    /// over all T steps).
     pub spikes_per_neuron: Vec<f64>,
     /// Spikes per neuron over all codings.
     pub mean_spikes_per_neuron: f64,
@@ -95,10 +102,10 @@ fn metrics_row(s: &EpochStats) -> String {
     row
 }
 
-fn metrics_header(codings: usize) -> String {
+fn metrics_header(model: &crate::model::Network) -> String {
     let mut h = METRICS_HEADER.to_string();
-    for c in 0..codings {
-        h.push_str(&format!(",spikes_per_neuron_{}", table::coding_name(c)));
+    for c in 0..model.num_codings() {
+        h.push_str(&format!(",spikes_per_neuron_{}", model.coding_name(c)));
     }
     h
 }
@@ -125,7 +132,7 @@ pub fn execute(
         Some(r) => r,
         None => {
             let trainer = Trainer::new(cfg.clone());
-            let mut csv = metrics_header(trainer.model.num_codings());
+            let mut csv = metrics_header(&trainer.model);
             csv.push('\n');
             let progress = Progress {
                 csv,
@@ -179,6 +186,13 @@ pub fn execute(
         best_epoch: best.1,
         train_acc: last.train_acc,
         train_loss: last.train_loss,
+        neuron: match trainer.model {
+            crate::model::Network::Fs(_) => "fs".into(),
+            crate::model::Network::Lif(_) => "lif".into(),
+        },
+        coding_names: (0..trainer.model.num_codings())
+            .map(|c| trainer.model.coding_name(c))
+            .collect(),
         spikes_per_neuron: last.test.spikes_per_neuron.clone(),
         mean_spikes_per_neuron: table::mean_spikes_per_neuron(&trainer.model, &last.test),
         spikes_per_image: last.test.spikes_per_image,

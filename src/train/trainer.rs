@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::metrics::{EvalResult, evaluate};
-use crate::model::{Mlp, Workspace};
+use crate::model::{NetWorkspace, Network};
 
 /// Stream of the shuffling RNG (weight init uses stream 0 of the same seed).
 const SHUFFLE_STREAM: u64 = 1;
@@ -37,22 +37,22 @@ pub struct Trainer {
     /// The resolved config.
     pub config: Config,
     /// The network being trained.
-    pub model: Mlp,
+    pub model: Network,
     /// Optimizer state.
     pub opt: Adam,
     /// Epochs completed.
     pub epoch: usize,
     rng: ChaCha8Rng,
     order: Vec<usize>,
-    ws: Workspace,
-    eval_ws: Workspace,
+    ws: NetWorkspace,
+    eval_ws: NetWorkspace,
     labels: Vec<u8>,
 }
 
 impl Trainer {
     /// A fresh run: model initialised from `config.seed`.
     pub fn new(config: Config) -> Self {
-        let model = Mlp::from_config(&config.model, config.seed);
+        let model = Network::from_config(&config.model, config.seed);
         let opt = Adam::new(&model.param_sizes());
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(SHUFFLE_STREAM);
@@ -81,6 +81,16 @@ impl Trainer {
     /// [`Trainer::shuffle_position`].
     pub fn set_shuffle_position(&mut self, pos: u128) {
         self.rng.set_word_pos(pos);
+    }
+
+    /// Position of the training input encoder's RNG, if it has one.
+    pub fn encoder_position(&self) -> Option<u128> {
+        self.ws.encoder_position()
+    }
+
+    /// Restore the training input encoder's RNG position.
+    pub fn set_encoder_position(&mut self, pos: u128) {
+        self.ws.set_encoder_position(pos);
     }
 
     /// Learning rate of epoch `e` (0-based): `lr · γ^(#milestones ≤ e)`,
@@ -112,13 +122,8 @@ impl Trainer {
             let b = idx.len();
             train.gather(idx, self.ws.input_mut(b), &mut self.labels[..b]);
             self.model.forward_train(&mut self.ws, b);
-            let (loss, hits) = loss_and_grad(
-                loss_kind,
-                &self.ws.out,
-                &self.labels[..b],
-                classes,
-                &mut self.ws.g_out,
-            );
+            let (out, g_out) = self.ws.out_and_grad();
+            let (loss, hits) = loss_and_grad(loss_kind, out, &self.labels[..b], classes, g_out);
             if !loss.is_finite() {
                 return Err(Error::Diverged(format!(
                     "loss is {loss} at epoch {} batch {}: {} (lower train.lr; the last good state is kept)",
@@ -152,7 +157,9 @@ impl Trainer {
     /// Evaluate the current model on `data`.
     pub fn evaluate(&mut self, data: &Dataset) -> EvalResult {
         let bs = self.config.train.eval_batch_size;
-        evaluate(&self.model, data, &mut self.eval_ws, bs)
+        let mut res = evaluate(&self.model, data, &mut self.eval_ws, bs);
+        res.cost = res.cost.with_user_energy(self.config.cost);
+        res
     }
 
     /// Name the first layer whose parameters or membrane are not finite.
@@ -160,18 +167,14 @@ impl Trainer {
         if let Some((l, what)) = self.first_non_finite_param() {
             return format!("layer {l} {what} is not finite");
         }
-        let n = self.model.num_codings();
-        for c in 1..n {
-            let len = batch * self.model.widths[c];
-            if self.ws.u[c][..len].iter().any(|v| !v.is_finite()) {
-                return format!("layer {c} membrane is not finite");
-            }
+        match self.ws.first_non_finite_layer(batch) {
+            Some(l) => format!("layer {l} membrane is not finite"),
+            None => "the output is not finite".into(),
         }
-        format!("layer {n} (output) membrane is not finite")
     }
 
     fn first_non_finite_param(&self) -> Option<(usize, &'static str)> {
-        for (i, l) in self.model.layers.iter().enumerate() {
+        for (i, l) in self.model.layers().iter().enumerate() {
             if l.weight.iter().any(|v| !v.is_finite()) {
                 return Some((i + 1, "weight"));
             }
