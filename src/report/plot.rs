@@ -121,10 +121,17 @@ where
         .draw_series(front.iter().enumerate().map(|(j, &i)| {
             let r = &rows[i];
             // Alternate labels above and below the point to limit overlap.
+            // Labels right of the middle go to the left of their point.
             let dy = if j % 2 == 0 { -20 } else { 8 };
+            let label = r.label();
+            let dx = if cost(r) > (x0 + x1) / 2.0 {
+                -(label.chars().count() as i32 * 7 + 8)
+            } else {
+                8
+            };
             EmptyElement::at((cost(r), r.acc.mean))
                 + Circle::new((0, 0), 5, red.filled())
-                + Text::new(r.label(), (8, dy), (FAMILY, 13).into_font().color(&BLACK))
+                + Text::new(label, (dx, dy), (FAMILY, 13).into_font().color(&BLACK))
         }))
         .map_err(e)?;
     chart
