@@ -145,8 +145,7 @@ fn sigkill_midway_then_resume_equals_uninterrupted() {
     text.extend_from_slice(br#"{"run_id":"0123456789abcdef","point_id":"#);
     std::fs::write(&results, &text).unwrap();
 
-    let o = run_ok(sweep_cmd(&grid, &killed, &["--jobs", "1"]));
-    let _ = o;
+    run_ok(sweep_cmd(&grid, &killed, &["--jobs", "1"]));
     let after = check_results(&results);
     assert_eq!(after.len(), GRID_RUNS);
     assert_eq!(
@@ -202,7 +201,7 @@ fn two_shards_merged_equal_one_sweep() {
         &[dirs[1].join("results.jsonl"), dirs[0].clone()],
         &tmp.path().join("rep-merged"),
     );
-    let one = report(&[full.clone()], &tmp.path().join("rep-full"));
+    let one = report(&[full], &tmp.path().join("rep-full"));
     assert_eq!(merged, one, "merged shards differ from one sweep");
     assert!(one.0.contains("| [1,2,3,2,1] / [4,3,3,3,2] |"), "{}", one.0);
     assert!(

@@ -126,9 +126,8 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepOutcome> {
     let mut data: HashMap<String, runner::SharedData> = HashMap::new();
     for spec in &pending {
         let key = data_key(&spec.config);
-        if !data.contains_key(&key) {
-            let splits = load_data(&spec.config, opts.data.as_deref())?;
-            data.insert(key, Arc::new(splits));
+        if let std::collections::hash_map::Entry::Vacant(slot) = data.entry(key) {
+            slot.insert(Arc::new(load_data(&spec.config, opts.data.as_deref())?));
         }
     }
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
