@@ -243,6 +243,12 @@ impl Grid {
             Ok(cfg)
         };
         let base_cfg = parse(&base, "base")?;
+        // Axes apply to the normalised base (every default written out), so
+        // a key such as model.surrogate.width works without a base section.
+        let base: toml::Table = match toml::Value::try_from(&base_cfg) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => return Err(err("base", "cannot be written back as TOML".into())),
+        };
 
         // (α, K) points.
         let mut points: Vec<(Vec<f32>, Vec<usize>)> = Vec::new();
@@ -363,7 +369,9 @@ impl Grid {
                     let what = if axis_keys.is_empty() {
                         field.clone()
                     } else {
-                        format!("{field} with axes {}", one_line(&format!("{axes:?}")))
+                        let kv: Vec<String> =
+                            axes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        format!("{field} with {}", kv.join(" "))
                     };
                     let config = parse(&t, &what)?;
                     let rid = run_id(&config);
