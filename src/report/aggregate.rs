@@ -178,6 +178,47 @@ pub fn pareto_front(rows: &[PointRow], cost: impl Fn(&PointRow) -> f64) -> Vec<u
 mod tests {
     use super::*;
 
+    fn row(acc: f64, spikes: f64) -> PointRow {
+        let one = |v| Stat::of(&[v]);
+        PointRow {
+            point_id: format!("{acc}-{spikes}"),
+            index: 0,
+            alpha_k: String::new(),
+            setting: String::new(),
+            alpha: vec![],
+            k: vec![],
+            seeds: vec![1],
+            acc: one(acc),
+            best_acc: one(acc),
+            spikes_per_neuron: vec![],
+            spikes_per_image: one(spikes),
+            sops_per_image: one(spikes),
+            energy_pj_float32: one(spikes),
+            energy_pj_int8: one(spikes),
+            latency_steps: 0,
+            epochs: 1,
+            test_images: 1,
+            pareto_spikes: false,
+            pareto_energy: false,
+        }
+    }
+
+    #[test]
+    fn pareto_front_keeps_only_undominated_rows_sorted_by_cost() {
+        let rows = vec![
+            row(97.0, 300.0), // front
+            row(96.0, 350.0), // dominated by row 0
+            row(98.0, 500.0), // front
+            row(95.0, 100.0), // front
+            row(98.0, 600.0), // dominated by row 2 (same accuracy, more spikes)
+            row(97.0, 300.0), // tie with row 0: neither dominates
+        ];
+        assert_eq!(
+            pareto_front(&rows, |r| r.spikes_per_image.mean),
+            vec![3, 0, 5, 2]
+        );
+    }
+
     #[test]
     fn stat_mean_and_sample_std() {
         let s = Stat::of(&[1.0, 2.0, 3.0]);
