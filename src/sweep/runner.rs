@@ -3,7 +3,7 @@
 //! to the one thread that appends to `results.jsonl`.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ pub type SharedData = Arc<(Dataset, Dataset)>;
 
 /// What the workers report to the writer.
 enum Msg {
-    Done(Box<RunRecord>, f64),
+    Done(Box<RunRecord>, String, f64),
     Failed(String, Error),
 }
 
@@ -134,6 +134,7 @@ pub fn run_all(
                                 config: spec.config.clone(),
                                 summary,
                             }),
+                            label,
                             t0.elapsed().as_secs_f64(),
                         ),
                         Err(e) => Msg::Failed(label, e),
@@ -149,7 +150,7 @@ pub fn run_all(
         // The writer: this thread, the only one touching the file.
         for msg in rx {
             match msg {
-                Msg::Done(rec, secs) => {
+                Msg::Done(rec, label, secs) => {
                     if write_err.is_none()
                         && let Err(e) = writer.append(&rec)
                     {
@@ -162,7 +163,7 @@ pub fn run_all(
                         "[{}/{}] {}  test {:.2}%  {:.1} spikes/img  {:.0}s",
                         overall.position(),
                         total,
-                        super::alpha_k_label(&s.alpha, &s.k),
+                        label,
                         s.test_acc,
                         s.spikes_per_image,
                         secs
@@ -171,7 +172,8 @@ pub fn run_all(
                         if tty {
                             mp.println(line).ok();
                         } else {
-                            println!("{line}");
+                            // Ignore a closed stdout (e.g. piped into `head`).
+                            let _ = writeln!(std::io::stdout(), "{line}");
                         }
                     }
                 }
