@@ -12,8 +12,8 @@ use std::time::Instant;
 use crate::config::{Config, EnergyConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::report::bars::{Panel, bars};
 use crate::report::output::atomic_write;
-use crate::report::plot::{Panel, bars};
 use crate::run::{TrainOptions, load_data, resolve_config};
 use crate::train::{Silent, Summary, execute};
 

@@ -32,6 +32,9 @@ pub enum Error {
     /// Training diverged (NaN or Inf).
     #[error("diverged: {0}")]
     Diverged(String),
+    /// Some runs of a sweep failed (each was reported when it failed).
+    #[error("{0}")]
+    Sweep(String),
     /// Writing results failed.
     #[error("{path}: {source}")]
     Io {

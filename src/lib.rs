@@ -20,6 +20,7 @@ pub mod model;
 pub mod neuron;
 pub mod report;
 pub mod run;
+pub mod sweep;
 pub mod train;
 
 pub use config::Config;

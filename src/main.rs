@@ -132,6 +132,39 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Train every run of a grid file in parallel; append results to DIR/results.jsonl (resumable).
+    Sweep {
+        /// Grid file (e.g. configs/sweep-document.toml).
+        #[arg(long)]
+        grid: PathBuf,
+        /// Parallel trainings, each single-threaded (default: number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only shard I of N (0-based), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Output directory (default sweeps/<grid file stem>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Dataset directory (else $FSNN_DATA, ./data/<dataset>, ../shared/data/mnist).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// No progress display or per-run lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Merge sweep results into a Markdown table, CSV and Pareto plots.
+    Report {
+        /// results.jsonl files or sweep directories (several are merged).
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Output directory (default: the first input's directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Do not print the table.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Measure seconds per training epoch against the machine's sgemm speed.
     Bench {
         /// Training epochs to time (the best one is reported).
@@ -238,6 +271,32 @@ fn main() -> ExitCode {
                 .map(|(mac_pj, ac_pj)| fsnn::config::EnergyConfig { mac_pj, ac_pj }),
             quiet,
         }),
+        Command::Sweep {
+            grid,
+            jobs,
+            shard,
+            out,
+            data,
+            quiet,
+        } => fsnn::sweep::sweep(&fsnn::sweep::SweepOptions {
+            grid,
+            jobs,
+            shard,
+            out,
+            data,
+            quiet,
+        })
+        .map(|_| ()),
+        Command::Report {
+            results,
+            out,
+            quiet,
+        } => fsnn::report::sweep::report(&fsnn::report::sweep::ReportOptions {
+            inputs: results,
+            out,
+            quiet,
+        })
+        .map(|_| ()),
         Command::Bench { epochs, json } => fsnn::bench::run(epochs, json.as_deref()),
     };
     match result {

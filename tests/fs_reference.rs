@@ -109,6 +109,7 @@ fn both_variants_are_covered() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // index i names the failing element
 fn forward_matches_reference() {
     for c in cases() {
         let mut out = vec![f32::NAN; c.x.len()];
@@ -148,6 +149,7 @@ fn spike_counts_match_reference() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // index i names the failing element
 fn gradient_matches_reference() {
     for c in cases() {
         let g = vec![1.0f32; c.x.len()];

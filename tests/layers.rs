@@ -362,6 +362,7 @@ fn fs_plain(tab: &FsTables, variant: Variant, sur: &Surrogate, x: f32) -> (f32, 
 /// `backward` of an `Mlp` built
 /// from `cfg` against plain loops. `tables` are the test's own idea of each
 /// coding's tables.
+#[allow(clippy::needless_range_loop)] // c indexes several parallel arrays
 fn check_network(toml_text: &str, tables: &[FsTables], seed: u64) {
     let cfg: ModelConfig = toml::from_str(toml_text).expect("model config");
     let mut mlp = Mlp::from_config(&cfg, seed);

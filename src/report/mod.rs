@@ -1,5 +1,9 @@
-//! Result files and tables.
+//! Result files, tables and plots.
 
+pub mod aggregate;
+pub mod bars;
+pub mod font;
 pub mod output;
-pub mod plot;
+pub mod pareto;
+pub mod sweep;
 pub mod table;

@@ -5,7 +5,6 @@
 //! Without one (text layout needs its metrics), both are drawn without text.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -22,28 +21,9 @@ pub struct Panel {
     pub zoom: bool,
 }
 
-const FONT_PATHS: [&str; 3] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-];
-
-/// Registers a system font for the bitmap backend once; false if none.
+/// Registers the plots' font once; false if none was found.
 fn font_available() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| {
-        let env = std::env::var("FSNN_FONT").ok();
-        let candidates = env.iter().map(String::as_str).chain(FONT_PATHS);
-        for p in candidates {
-            if let Ok(bytes) = std::fs::read(p) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
-        }
-        false
-    })
+    super::font::ensure_font().is_ok()
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {

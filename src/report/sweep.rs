@@ -1,0 +1,332 @@
+//! `fsnn report`: merge results files of sweeps into `report.md`,
+//! `report.csv` and the Pareto plots.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::aggregate::{PointRow, aggregate, pareto_front};
+use super::output::atomic_write;
+use super::pareto;
+use super::table::coding_name;
+use crate::error::{Error, Result};
+use crate::sweep::results::{self, RunRecord};
+
+/// Options of `fsnn report`.
+#[derive(Clone, Debug, Default)]
+pub struct ReportOptions {
+    /// Results files (or sweep directories holding `results.jsonl`).
+    pub inputs: Vec<PathBuf>,
+    /// Output directory (default: the first input's directory).
+    pub out: Option<PathBuf>,
+    /// Do not print the table.
+    pub quiet: bool,
+}
+
+/// Files written by a report.
+#[derive(Clone, Debug)]
+pub struct ReportOutcome {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Runs merged.
+    pub runs: usize,
+    /// Configurations.
+    pub points: usize,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Read and merge results files; a run id seen twice is kept once.
+pub fn read_all(inputs: &[PathBuf]) -> Result<Vec<RunRecord>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for input in inputs {
+        let path = if input.is_dir() {
+            crate::sweep::results_path(input)
+        } else {
+            input.clone()
+        };
+        if !path.is_file() {
+            return Err(Error::file(&path, "no such results file"));
+        }
+        let f = results::read(&path)?;
+        if f.bad_lines > 0 || f.valid_len < f.file_len {
+            eprintln!(
+                "warning: {}: skipped {} unreadable line(s) / a partial last line",
+                path.display(),
+                f.bad_lines
+            );
+        }
+        for r in f.records {
+            if seen.insert(r.run_id.clone()) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn spikes_cell(row: &PointRow) -> String {
+    let v: Vec<String> = row
+        .spikes_per_neuron
+        .iter()
+        .map(|s| format!("{:.3}", s.mean))
+        .collect();
+    v.join(" ")
+}
+
+fn md_table(rows: &[&PointRow], codings: usize, with_setting: bool) -> String {
+    let names: Vec<String> = (0..codings).map(coding_name).collect();
+    let mut s = String::new();
+    s.push_str("| α / K |");
+    if with_setting {
+        s.push_str(" setting |");
+    }
+    s.push_str(&format!(
+        " acc % | spikes per neuron ({}) | spikes / image | SOPs / image | energy / image nJ (f32) | seeds |\n",
+        names.join(" ")
+    ));
+    s.push_str(if with_setting {
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    } else {
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+    });
+    for r in rows {
+        s.push_str(&format!("| {} |", r.alpha_k));
+        if with_setting {
+            s.push_str(&format!(" {} |", r.setting));
+        }
+        s.push_str(&format!(
+            " {} | {} | {} | {} | {} | {} |\n",
+            r.acc.fmt(2),
+            spikes_cell(r),
+            r.spikes_per_image.fmt(1),
+            r.sops_per_image.fmt(0),
+            format_args!("{:.2}", r.energy_pj_float32.mean / 1e3),
+            r.seeds.len()
+        ));
+    }
+    s
+}
+
+/// The Markdown report.
+pub fn markdown(rows: &[PointRow], runs: usize) -> String {
+    let codings = rows
+        .iter()
+        .map(|r| r.spikes_per_neuron.len())
+        .max()
+        .unwrap_or(0);
+    let with_setting = rows.iter().any(|r| !r.setting.is_empty());
+    let mut seeds: Vec<usize> = rows.iter().map(|r| r.seeds.len()).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let epochs: HashSet<usize> = rows.iter().map(|r| r.epochs).collect();
+    let mut epochs: Vec<usize> = epochs.into_iter().collect();
+    epochs.sort_unstable();
+    let mut s = String::from("# Sweep report\n\n");
+    s.push_str(&format!(
+        "{runs} runs, {} configurations, seeds per configuration: {:?}, epochs: {:?}, test images: {}.\n\
+         Accuracy is the final test accuracy, mean ± sample std over seeds where there are several. \
+         Spikes per neuron are real spike counts of every FS coding, input coding first \
+         (the design document counted half-values and left the input out). \
+         Energy: SNN synaptic operations × 0.9 pJ (float32 AC, 45 nm; science.md §6).\n\n",
+        rows.len(),
+        seeds,
+        epochs,
+        rows.first().map(|r| r.test_images).unwrap_or(0)
+    ));
+    let all: Vec<&PointRow> = rows.iter().collect();
+    s.push_str("## All configurations\n\n");
+    s.push_str(&md_table(&all, codings, with_setting));
+    let mut by_acc = all.clone();
+    by_acc.sort_by(|a, b| {
+        b.acc
+            .mean
+            .total_cmp(&a.acc.mean)
+            .then(a.spikes_per_image.mean.total_cmp(&b.spikes_per_image.mean))
+            .then(a.index.cmp(&b.index))
+    });
+    s.push_str("\n## Best accuracy\n\n");
+    s.push_str(&md_table(&by_acc, codings, with_setting));
+    let mut by_spikes = all.clone();
+    by_spikes.sort_by(|a, b| {
+        a.spikes_per_image
+            .mean
+            .total_cmp(&b.spikes_per_image.mean)
+            .then(b.acc.mean.total_cmp(&a.acc.mean))
+            .then(a.index.cmp(&b.index))
+    });
+    s.push_str("\n## Fewest spikes per image\n\n");
+    s.push_str(&md_table(&by_spikes, codings, with_setting));
+    let fs: Vec<&PointRow> = pareto_front(rows, |r| r.spikes_per_image.mean)
+        .into_iter()
+        .map(|i| &rows[i])
+        .collect();
+    s.push_str("\n## Pareto front: accuracy vs spikes per image\n\n");
+    s.push_str(&md_table(&fs, codings, with_setting));
+    s.push_str("\n![accuracy vs spikes per image](pareto-spikes.svg)\n");
+    let fe: Vec<&PointRow> = pareto_front(rows, |r| r.energy_pj_float32.mean)
+        .into_iter()
+        .map(|i| &rows[i])
+        .collect();
+    s.push_str("\n## Pareto front: accuracy vs energy per image\n\n");
+    s.push_str(&md_table(&fe, codings, with_setting));
+    s.push_str("\n![accuracy vs energy per image](pareto-energy.svg)\n");
+    s
+}
+
+/// The CSV report: one row per configuration, means and stds.
+pub fn csv(rows: &[PointRow]) -> Result<String> {
+    let codings = rows
+        .iter()
+        .map(|r| r.spikes_per_neuron.len())
+        .max()
+        .unwrap_or(0);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "alpha_k",
+        "alpha",
+        "k",
+        "setting",
+        "seeds",
+        "n",
+        "acc_mean",
+        "acc_std",
+        "best_acc_mean",
+        "best_acc_std",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for c in 0..codings {
+        header.push(format!("spikes_per_neuron_{}_mean", coding_name(c)));
+        header.push(format!("spikes_per_neuron_{}_std", coding_name(c)));
+    }
+    for h in [
+        "spikes_per_image_mean",
+        "spikes_per_image_std",
+        "sops_per_image_mean",
+        "energy_pj_float32_mean",
+        "energy_pj_int8_mean",
+        "latency_steps",
+        "epochs",
+        "pareto_spikes",
+        "pareto_energy",
+    ] {
+        header.push(h.into());
+    }
+    let err = |e: csv::Error| Error::Sweep(format!("cannot write CSV: {e}"));
+    w.write_record(&header).map_err(err)?;
+    let join = |v: Vec<String>| v.join(" ");
+    for r in rows {
+        let mut rec = vec![
+            r.alpha_k.clone(),
+            join(r.alpha.iter().map(|a| a.to_string()).collect()),
+            join(r.k.iter().map(|k| k.to_string()).collect()),
+            r.setting.clone(),
+            join(r.seeds.iter().map(|s| s.to_string()).collect()),
+            r.seeds.len().to_string(),
+            r.acc.mean.to_string(),
+            r.acc.std.to_string(),
+            r.best_acc.mean.to_string(),
+            r.best_acc.std.to_string(),
+        ];
+        for c in 0..codings {
+            match r.spikes_per_neuron.get(c) {
+                Some(s) => {
+                    rec.push(s.mean.to_string());
+                    rec.push(s.std.to_string());
+                }
+                None => rec.extend([String::new(), String::new()]),
+            }
+        }
+        rec.extend([
+            r.spikes_per_image.mean.to_string(),
+            r.spikes_per_image.std.to_string(),
+            r.sops_per_image.mean.to_string(),
+            r.energy_pj_float32.mean.to_string(),
+            r.energy_pj_int8.mean.to_string(),
+            r.latency_steps.to_string(),
+            r.epochs.to_string(),
+            r.pareto_spikes.to_string(),
+            r.pareto_energy.to_string(),
+        ]);
+        w.write_record(&rec).map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Sweep(format!("cannot write CSV: {e}")))?;
+    Ok(String::from_utf8(bytes).expect("CSV is UTF-8"))
+}
+
+/// Run `fsnn report`.
+pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {
+    if opts.inputs.is_empty() {
+        return Err(Error::config("RESULTS", "give at least one results file"));
+    }
+    let records = read_all(&opts.inputs)?;
+    if records.is_empty() {
+        return Err(Error::file(&opts.inputs[0], "no finished runs to report"));
+    }
+    let out = opts.out.clone().unwrap_or_else(|| {
+        let first = &opts.inputs[0];
+        if first.is_dir() {
+            first.clone()
+        } else {
+            match first.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            }
+        }
+    });
+    if out.exists() && !out.is_dir() {
+        return Err(Error::file(
+            &out,
+            "output path exists and is not a directory",
+        ));
+    }
+    let rows = aggregate(&records);
+    let md = markdown(&rows, records.len());
+    let csv_text = csv(&rows)?;
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let mut files = Vec::new();
+    let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
+        let p = out.join(name);
+        atomic_write(&p, bytes)?;
+        files.push(p);
+        Ok(())
+    };
+    write("report.md", md.as_bytes())?;
+    write("report.csv", csv_text.as_bytes())?;
+    match pareto::pareto_plots(&rows, &out) {
+        Ok(mut written) => files.append(&mut written),
+        Err(e) => eprintln!("warning: plots skipped: {e}"),
+    }
+    if !opts.quiet {
+        print!("{md}");
+        println!();
+        for f in &files {
+            println!("wrote {}", f.display());
+        }
+    }
+    Ok(ReportOutcome {
+        out: out.to_path_buf(),
+        runs: records.len(),
+        points: rows.len(),
+        files,
+    })
+}
+
+/// Does `path` look like a report directory (used by tests and docs)?
+pub fn report_files(dir: &Path) -> Vec<PathBuf> {
+    [
+        "report.md",
+        "report.csv",
+        "pareto-spikes.svg",
+        "pareto-spikes.png",
+        "pareto-energy.svg",
+        "pareto-energy.png",
+    ]
+    .iter()
+    .map(|n| dir.join(n))
+    .collect()
+}
