@@ -27,10 +27,7 @@ const KINDS: [SurrogateKind; 3] = [
 const VARIANTS: [Variant; 2] = [Variant::Fs, Variant::HalfSpike];
 
 fn rect() -> Surrogate {
-    Surrogate {
-        kind: SurrogateKind::Rectangular,
-        width: 0.5,
-    }
+    Surrogate::new(SurrogateKind::Rectangular, 0.5)
 }
 
 fn binary(k: usize, alpha: f32, variant: Variant) -> FsCoding {
@@ -231,7 +228,7 @@ proptest! {
         width in 0.1f32..1.0,
         data in prop::collection::vec((-1.0f32..8.0, -2.0f32..2.0), 1..40),
     ) {
-        let sur = Surrogate { kind: KINDS[ki], width };
+        let sur = Surrogate::new(KINDS[ki], width);
         let variant = VARIANTS[vi];
         let c = FsCoding::new(tables.clone(), variant, sur);
         let xs: Vec<f32> = data.iter().map(|p| p.0).collect();
@@ -258,7 +255,7 @@ proptest! {
         width in 0.1f32..1.0,
         xs in prop::collection::vec(-1.0f32..8.0, 1..40),
     ) {
-        let sur = Surrogate { kind: KINDS[ki], width };
+        let sur = Surrogate::new(KINDS[ki], width);
         let variant = VARIANTS[vi];
         let c = FsCoding::new(tables.clone(), variant, sur);
         let n = xs.len();
@@ -549,10 +546,7 @@ fn tail_lengths_match_elementwise_calls() {
             h: (0..k).map(|_| rng.random_range(0.05f32..1.5)).collect(),
             d: (0..k).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
         };
-        let sur = Surrogate {
-            kind: KINDS[case % 3],
-            width: 0.5,
-        };
+        let sur = Surrogate::new(KINDS[case % 3], 0.5);
         let c = FsCoding::new(tables, VARIANTS[(case / 3) % 2], sur);
         let xs: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0f32..4.0)).collect();
         let gs: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();

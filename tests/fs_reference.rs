@@ -80,10 +80,7 @@ fn cases() -> Vec<Case> {
             let coding = FsCoding::new(
                 tables,
                 variant,
-                Surrogate {
-                    kind: SurrogateKind::Rectangular,
-                    width,
-                },
+                Surrogate::new(SurrogateKind::Rectangular, width),
             );
             let case = Case {
                 name,

@@ -203,7 +203,7 @@ fn hard_table_gradients_match_a_step_by_step_reference() {
             for lam in [0.0, 0.05] {
                 let k = 4;
                 let (tab, x, g) = random_case(&mut rng, k, 45);
-                let sur = Surrogate { kind, width: 0.4 };
+                let sur = Surrogate::new(kind, 0.4);
                 let c = coding(&tab, half, sur);
                 let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 let gf: Vec<f32> = g.iter().map(|&v| v as f32).collect();

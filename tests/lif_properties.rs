@@ -20,7 +20,7 @@ fn lif(t: usize, v_th: f32, tau: f32, detach: bool, kind: SurrogateKind) -> Lif 
         v_th,
         tau,
         detach_reset: detach,
-        surrogate: Surrogate { kind, width: 0.5 },
+        surrogate: Surrogate::new(kind, 0.5),
     }
 }
 

@@ -45,10 +45,7 @@ fn lif_matches_reference_values() {
             v_th: c["v_th"].as_f64().unwrap() as f32,
             tau: c["tau"].as_f64().unwrap() as f32,
             detach_reset: c["detach_reset"].as_bool().unwrap(),
-            surrogate: Surrogate {
-                kind: SurrogateKind::Rectangular,
-                width: s["a"].as_f64().unwrap() as f32,
-            },
+            surrogate: Surrogate::new(SurrogateKind::Rectangular, s["a"].as_f64().unwrap() as f32),
         };
         detached += lif.detach_reset as usize;
         let (x, t, n) = time_major(&c["input"]);

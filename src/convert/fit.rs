@@ -82,10 +82,7 @@ impl FitOptions {
             restarts: 8,
             steps: 5000,
             lr: 0.01,
-            surrogate: Surrogate {
-                kind: SurrogateKind::Sigmoid,
-                width: 0.3,
-            },
+            surrogate: Surrogate::new(SurrogateKind::Sigmoid, 0.3),
             seed: 1,
         }
     }

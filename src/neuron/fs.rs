@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fs_kernels::{self as kernels, Steps};
-use super::surrogate::{Surrogate, with_surrogate};
+use super::surrogate::{Surrogate, with_step_surrogate};
 
 /// Largest supported number of steps per coding.
 pub const MAX_K: usize = 32;
@@ -120,10 +120,14 @@ impl FsCoding {
             thr: [0.0; MAX_K],
             val: [0.0; MAX_K],
             rst: [0.0; MAX_K],
+            sw: [0.0; MAX_K],
         };
         for t in 0..k {
             s.thr[t] = self.tables.t[t];
             s.rst[t] = amp * self.tables.h[t];
+            s.sw[t] = self
+                .surrogate
+                .step_param(self.surrogate.width_at(self.tables.t[t]));
             s.val[t] = match self.variant {
                 Variant::Fs => self.tables.d[t],
                 Variant::HalfSpike => 0.5,
@@ -164,7 +168,7 @@ impl FsCoding {
         assert!(x.len() == out.len() && x.len() == deriv.len());
         let st = self.steps();
         let tail = x.len() % kernels::LANES;
-        let total = with_surrogate!(self.surrogate, |sg| {
+        let total = with_step_surrogate!(self.surrogate, |sg| {
             kernels::chunked([x], [out, deriv], |[x], [o, d]| {
                 kernels::train_lanes(&st, x, o, d, sg)
             })
@@ -177,7 +181,7 @@ impl FsCoding {
     pub fn backward(&self, x: &[f32], gout: &[f32], gx: &mut [f32]) {
         assert!(x.len() == gout.len() && x.len() == gx.len());
         let st = self.steps();
-        with_surrogate!(self.surrogate, |sg| {
+        with_step_surrogate!(self.surrogate, |sg| {
             kernels::chunked([x, gout], [gx], |[x, g], [o]| {
                 kernels::backward_lanes(&st, x, g, o, kernels::step, sg);
                 0
@@ -198,7 +202,7 @@ impl FsCoding {
         assert!(x.len() == gout.len() && x.len() == gx.len());
         let st = self.steps();
         kernels::chunked([x, gout], [gx], |[x, g], [o]| {
-            kernels::backward_lanes(&st, x, g, o, fire, dfire);
+            kernels::backward_lanes(&st, x, g, o, fire, move |u, _| dfire(u));
             0
         });
     }

@@ -19,7 +19,7 @@
 
 use super::fs::{FsCoding, MAX_K, Variant};
 use super::fs_kernels::{self as kernels, LANES, Steps};
-use super::surrogate::with_surrogate;
+use super::surrogate::with_step_surrogate;
 
 /// Gradients of one coding's tables, accumulated in f64.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -59,7 +59,7 @@ struct LaneGrads {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn full_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32) -> f32 + Copy>(
+fn full_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32, f32) -> f32 + Copy>(
     st: &Steps,
     amp: f32,
     fs_variant: bool,
@@ -80,7 +80,7 @@ fn full_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32) -> f32 + Copy>(
             let u = v[i] - st.thr[t];
             let z = fire(u);
             zs[t][i] = z;
-            ss[t][i] = sg(u);
+            ss[t][i] = sg(u, st.sw[t]);
             v[i] -= st.rst[t] * z;
         }
     }
@@ -112,7 +112,7 @@ impl FsCoding {
         gx: &mut [f32],
         tg: &mut TableGrads,
     ) {
-        with_surrogate!(self.surrogate, |sg| self.backward_full_with(
+        with_step_surrogate!(self.surrogate, |sg| self.backward_full_impl(
             x,
             gout,
             lam,
@@ -135,6 +135,20 @@ impl FsCoding {
         tg: &mut TableGrads,
         fire: impl Fn(f32) -> f32 + Copy,
         dfire: impl Fn(f32) -> f32 + Copy,
+    ) {
+        self.backward_full_impl(x, gout, lam, gx, tg, fire, move |u, _| dfire(u));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_full_impl(
+        &self,
+        x: &[f32],
+        gout: &[f32],
+        lam: f32,
+        gx: &mut [f32],
+        tg: &mut TableGrads,
+        fire: impl Fn(f32) -> f32 + Copy,
+        dfire: impl Fn(f32, f32) -> f32 + Copy,
     ) {
         assert!(x.len() == gout.len() && x.len() == gx.len());
         let k = self.k();

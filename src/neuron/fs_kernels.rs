@@ -20,6 +20,9 @@ pub struct Steps {
     pub val: [f32; MAX_K],
     /// Reset per spike: h(t), or 0.5·h(t) (half-spike).
     pub rst: [f32; MAX_K],
+    /// The surrogate's parameter at each step (see
+    /// [`super::surrogate::Surrogate::step_param`]).
+    pub sw: [f32; MAX_K],
 }
 
 /// The exact spike function Θ(u) = [u > 0] (strict).
@@ -117,7 +120,7 @@ pub fn forward_lanes<F: Fn(f32) -> f32 + Copy>(
 
 /// Training forward: output, surrogate derivative ∂f̂/∂x and spike count.
 #[inline(always)]
-pub fn train_lanes<S: Fn(f32) -> f32 + Copy>(
+pub fn train_lanes<S: Fn(f32, f32) -> f32 + Copy>(
     st: &Steps,
     x: &[f32; LANES],
     out: &mut [f32; LANES],
@@ -130,10 +133,10 @@ pub fn train_lanes<S: Fn(f32) -> f32 + Copy>(
     let mut acc = [0.0f32; LANES];
     let mut n = [0u32; LANES];
     for t in 0..st.k {
-        let (thr, val, rst) = (st.thr[t], st.val[t], st.rst[t]);
+        let (thr, val, rst, sw) = (st.thr[t], st.val[t], st.rst[t], st.sw[t]);
         for i in 0..LANES {
             let u = v[i] - thr;
-            let s = sg(u);
+            let s = sg(u, sw);
             let z = step(u);
             o[i] += val * z;
             acc[i] += val * s * p[i];
@@ -148,9 +151,10 @@ pub fn train_lanes<S: Fn(f32) -> f32 + Copy>(
 }
 
 /// Backward: `gx = g · ∂f̂/∂x`, recomputing the recurrence from `x`
-/// (`fire` is the spike function, `sg` its (surrogate) derivative).
+/// (`fire` is the spike function, `sg(u, param)` its (surrogate)
+/// derivative with the step's parameter).
 #[inline(always)]
-pub fn backward_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32) -> f32 + Copy>(
+pub fn backward_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32, f32) -> f32 + Copy>(
     st: &Steps,
     x: &[f32; LANES],
     g: &[f32; LANES],
@@ -162,10 +166,10 @@ pub fn backward_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32) -> f32 + Copy>(
     let mut p = [1.0f32; LANES];
     let mut acc = [0.0f32; LANES];
     for t in 0..st.k {
-        let (thr, val, rst) = (st.thr[t], st.val[t], st.rst[t]);
+        let (thr, val, rst, sw) = (st.thr[t], st.val[t], st.rst[t], st.sw[t]);
         for i in 0..LANES {
             let u = v[i] - thr;
-            let s = sg(u);
+            let s = sg(u, sw);
             let z = fire(u);
             acc[i] += val * s * p[i];
             p[i] *= 1.0 - rst * s;

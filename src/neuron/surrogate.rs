@@ -34,6 +34,14 @@ pub struct Surrogate {
     /// Width `a` (STBP's `lens`), > 0.
     #[serde(default = "default_width")]
     pub width: f32,
+    /// FS only: scale the window with each step's threshold,
+    /// `a_t = width·|T(t)|`, instead of one fixed width for all steps.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub scale_with_threshold: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_width() -> f32 {
@@ -45,6 +53,7 @@ impl Default for Surrogate {
         Surrogate {
             kind: SurrogateKind::Rectangular,
             width: 0.5,
+            scale_with_threshold: false,
         }
     }
 }
@@ -69,6 +78,34 @@ pub fn sigmoid(u: f32, k: f32) -> f32 {
 }
 
 impl Surrogate {
+    /// A surrogate of the given kind and fixed width.
+    pub fn new(kind: SurrogateKind, width: f32) -> Self {
+        Surrogate {
+            kind,
+            width,
+            scale_with_threshold: false,
+        }
+    }
+
+    /// Width at an FS step with threshold `thr`.
+    pub fn width_at(&self, thr: f32) -> f32 {
+        if self.scale_with_threshold {
+            (self.width * thr.abs()).max(f32::MIN_POSITIVE)
+        } else {
+            self.width
+        }
+    }
+
+    /// The per-step parameter the kernels pass to the shape function for
+    /// width `a`: `a` (rectangular), `1/a` (triangle), `4/a` (sigmoid).
+    pub fn step_param(&self, a: f32) -> f32 {
+        match self.kind {
+            SurrogateKind::Rectangular => a,
+            SurrogateKind::Triangle => 1.0 / a,
+            SurrogateKind::Sigmoid => 4.0 / a,
+        }
+    }
+
     /// Evaluate the surrogate derivative at `u` (slow path; kernels
     /// dispatch once per call and inline the shape).
     pub fn eval(&self, u: f32) -> f32 {
@@ -105,6 +142,29 @@ macro_rules! with_surrogate {
 }
 pub(crate) use with_surrogate;
 
+/// Calls `$body` with `$sg(u, p)` bound to the surrogate's shape as a
+/// concrete closure taking the per-step parameter `p` (see
+/// [`Surrogate::step_param`]).
+macro_rules! with_step_surrogate {
+    ($s:expr, |$sg:ident| $body:expr) => {{
+        match $s.kind {
+            $crate::neuron::surrogate::SurrogateKind::Rectangular => {
+                let $sg = |u: f32, p: f32| $crate::neuron::surrogate::rectangular(u, p);
+                $body
+            }
+            $crate::neuron::surrogate::SurrogateKind::Triangle => {
+                let $sg = |u: f32, p: f32| $crate::neuron::surrogate::triangle(u, p);
+                $body
+            }
+            $crate::neuron::surrogate::SurrogateKind::Sigmoid => {
+                let $sg = |u: f32, p: f32| $crate::neuron::surrogate::sigmoid(u, p);
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_step_surrogate;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,7 +176,7 @@ mod tests {
             SurrogateKind::Triangle,
             SurrogateKind::Sigmoid,
         ] {
-            let s = Surrogate { kind, width: 0.5 };
+            let s = Surrogate::new(kind, 0.5);
             assert!((s.eval(0.0) - 1.0).abs() < 1e-6, "{kind:?}");
             assert!(s.eval(5.0) < 1e-6, "{kind:?}");
             assert!(
@@ -127,10 +187,7 @@ mod tests {
         let r = Surrogate::default();
         assert_eq!(r.eval(0.4999), 1.0);
         assert_eq!(r.eval(0.5), 0.0, "window is open: |u| < a");
-        let t = Surrogate {
-            kind: SurrogateKind::Triangle,
-            width: 0.5,
-        };
+        let t = Surrogate::new(SurrogateKind::Triangle, 0.5);
         assert!((t.eval(0.25) - 0.5).abs() < 1e-7);
     }
 }
