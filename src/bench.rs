@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{Config, DataConfig, ModelConfig, TrainConfig};
+use crate::config::Config;
 use crate::data::{Dataset, DatasetKind, Split, find_data_dir, load_split};
 use crate::error::Result;
 use crate::layer::matmul;
@@ -56,34 +56,28 @@ fn best_of<F: FnMut()>(reps: usize, mut f: F) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// A config shipped in `configs/`, compiled in (the bench times exactly
+/// what users train).
+fn shipped(name: &str, text: &str) -> Config {
+    let c = Config::from_toml_str(text, std::path::Path::new(name)).expect("shipped config parses");
+    c.validate().expect("shipped config is valid");
+    c
+}
+
+/// The reference FS experiment, `configs/mnist-fs-stbp.toml`.
 fn reference_config() -> Config {
-    Config {
-        name: "bench".into(),
-        seed: 1,
-        data: DataConfig::default(),
-        model: ModelConfig {
-            layers: vec![121, 64, 124, 64, 124, 10],
-            k: vec![4, 3, 3, 3, 2],
-            alpha: vec![1.0, 2.0, 3.0, 2.0, 1.0],
-            variant: Variant::Fs,
-            surrogate: Surrogate::default(),
-            tables: vec![],
-            neuron: Default::default(),
-            lif: None,
-        },
-        train: TrainConfig::default(),
-        cost: None,
-    }
+    shipped(
+        "configs/mnist-fs-stbp.toml",
+        include_str!("../configs/mnist-fs-stbp.toml"),
+    )
 }
 
 /// The LIF baseline of `configs/mnist-lif-stbp.toml` on the same network.
 fn lif_config() -> Config {
-    let mut c = reference_config();
-    c.model.neuron = crate::config::NeuronKind::Lif;
-    c.model.lif = Some(crate::config::LifConfig::default());
-    c.model.k.clear();
-    c.model.alpha.clear();
-    c
+    shipped(
+        "configs/mnist-lif-stbp.toml",
+        include_str!("../configs/mnist-lif-stbp.toml"),
+    )
 }
 
 fn best_epoch(cfg: Config, data: &Dataset, epochs: usize) -> Result<f64> {

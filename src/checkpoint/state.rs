@@ -61,6 +61,13 @@ pub fn save(path: &Path, trainer: &Trainer, progress: &Progress) -> Result<()> {
         serde_json::to_string(progress).expect("serialisable"),
     );
     put_model(&mut c, &trainer.model);
+    if let crate::model::Network::Fs(m) = &trainer.model {
+        for (i, l) in m.learn.iter().enumerate() {
+            if let Some(l) = l {
+                c.put(format!("learn.{i}.raw"), vec![l.raw.len()], l.raw.clone());
+            }
+        }
+    }
     for (i, (m, v)) in trainer.opt.m.iter().zip(&trainer.opt.v).enumerate() {
         c.put(format!("adam.m.{i}"), vec![m.len()], m.clone());
         c.put(format!("adam.v.{i}"), vec![v.len()], v.clone());
@@ -94,6 +101,15 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
     }
     let mut trainer = Trainer::new(config.clone());
     trainer.model = take_model(&mut c, &config, path)?;
+    if let crate::model::Network::Fs(m) = &mut trainer.model {
+        for i in 0..m.learn.len() {
+            if let Some(l) = &mut m.learn[i] {
+                let n = l.raw.len();
+                l.raw = c.take(&format!("learn.{i}.raw"), &[n], path)?;
+            }
+        }
+        m.sync_tables();
+    }
     let sizes = trainer.model.param_sizes();
     for (i, &n) in sizes.iter().enumerate() {
         trainer.opt.m[i] = c.take(&format!("adam.m.{i}"), &[n], path)?;

@@ -14,8 +14,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::Workspace;
+use super::learn::{LearnMode, LearnableTables};
 use crate::config::ModelConfig;
 use crate::layer::Linear;
+use crate::neuron::fs_grad::TableGrads;
 use crate::neuron::{FsCoding, FsTables};
 
 /// An FS multilayer perceptron.
@@ -27,6 +29,10 @@ pub struct Mlp {
     pub layers: Vec<Linear>,
     /// FS codings; `codings[0]` codes the input.
     pub codings: Vec<FsCoding>,
+    /// Trainable tables of each coding (`None` = fixed).
+    pub learn: Vec<Option<LearnableTables>>,
+    /// Table-gradient accumulators, one per coding.
+    tgrads: Vec<TableGrads>,
 }
 
 impl Mlp {
@@ -51,12 +57,41 @@ impl Mlp {
                 };
                 FsCoding::new(tables, cfg.variant, cfg.surrogate)
             })
+            .collect::<Vec<FsCoding>>();
+        let learn = codings
+            .iter()
+            .enumerate()
+            .map(|(c, coding)| match cfg.learn.mode(c) {
+                LearnMode::Fixed => None,
+                mode => Some(LearnableTables::new(mode, &coding.tables)),
+            })
             .collect();
-        Mlp {
+        let tgrads = codings.iter().map(|c| TableGrads::zeros(c.k())).collect();
+        let mut m = Mlp {
             widths,
             layers,
             codings,
+            learn,
+            tgrads,
+        };
+        m.sync_tables();
+        m
+    }
+
+    /// Recompute the tables of every learnable coding from its parameters
+    /// (after each optimiser step, and after loading them).
+    pub fn sync_tables(&mut self) {
+        for (coding, learn) in self.codings.iter_mut().zip(&self.learn) {
+            if let Some(l) = learn {
+                coding.tables = l.tables();
+            }
         }
+    }
+
+    /// Does coding `c` need the full (table-gradient or spike-penalty)
+    /// backward?
+    fn full_backward(&self, ws: &Workspace, c: usize) -> bool {
+        self.learn[c].is_some() || (c > 0 && ws.spike_lam[c] != 0.0)
     }
 
     /// Number of output classes.
@@ -125,24 +160,40 @@ impl Mlp {
             } else {
                 &ws.g_u[..batch * wo]
             };
-            if c == 0 {
+            if c == 0 && self.learn[0].is_none() {
                 self.layers[c].backward(&ws.a[c], gy, batch, None, scale);
                 break;
             }
             self.layers[c].backward(&ws.a[c], gy, batch, Some(&mut ws.g_a), scale);
             let len = batch * w;
-            for ((gu, ga), d) in ws.g_u[..len]
-                .iter_mut()
-                .zip(&ws.g_a[..len])
-                .zip(&ws.du[c][..len])
-            {
-                *gu = ga * d;
+            if self.full_backward(ws, c) {
+                let tg = &mut self.tgrads[c];
+                tg.clear();
+                self.codings[c].backward_full(
+                    &ws.u[c][..len],
+                    &ws.g_a[..len],
+                    ws.spike_lam[c],
+                    &mut ws.g_u[..len],
+                    tg,
+                );
+                if let Some(l) = &mut self.learn[c] {
+                    l.set_grad(tg, &self.codings[c].tables);
+                }
+            } else {
+                for ((gu, ga), d) in ws.g_u[..len]
+                    .iter_mut()
+                    .zip(&ws.g_a[..len])
+                    .zip(&ws.du[c][..len])
+                {
+                    *gu = ga * d;
+                }
             }
         }
     }
 
     /// Calls `f(index, param, grad)` for every trainable tensor in a
-    /// fixed order (layer 0 weight, layer 0 bias, layer 1 weight, ...).
+    /// fixed order (layer 0 weight, layer 0 bias, layer 1 weight, ...,
+    /// then the learnable tables in coding order).
     pub fn for_each_param(&mut self, mut f: impl FnMut(usize, &mut [f32], &[f32])) {
         for (i, l) in self.layers.iter_mut().enumerate() {
             f(
@@ -156,13 +207,18 @@ impl Mlp {
                 l.grad_bias.as_slice().expect("contiguous"),
             );
         }
+        let base = 2 * self.layers.len();
+        for (j, l) in self.learn.iter_mut().flatten().enumerate() {
+            f(base + j, &mut l.raw, &l.grad);
+        }
     }
 
-    /// Parameter sizes in the order of [`Mlp::params_and_grads`].
+    /// Parameter sizes in the order of [`Mlp::for_each_param`].
     pub fn param_sizes(&self) -> Vec<usize> {
         self.layers
             .iter()
             .flat_map(|l| [l.weight.len(), l.bias.len()])
+            .chain(self.learn.iter().flatten().map(|l| l.raw.len()))
             .collect()
     }
 }

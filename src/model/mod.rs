@@ -2,6 +2,7 @@
 //! behind one [`Network`] interface that the trainer, evaluation,
 //! checkpoints and reports use.
 
+pub mod learn;
 pub mod lif_mlp;
 pub mod mlp;
 pub mod workspace;
@@ -24,6 +25,7 @@ pub enum Network {
 
 /// The buffers of either network.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per trainer, never moved in a loop
 pub enum NetWorkspace {
     /// For [`Network::Fs`].
     Fs(Workspace),
@@ -260,27 +262,53 @@ impl Network {
     }
 
     /// Calls `f(index, param, grad)` for every trainable tensor (layer 0
-    /// weight, layer 0 bias, layer 1 weight, ...).
+    /// weight, layer 0 bias, layer 1 weight, ..., then learnable FS
+    /// tables).
     pub fn for_each_param(&mut self, mut f: impl FnMut(usize, &mut [f32], &[f32])) {
-        for (i, l) in self.layers_mut().iter_mut().enumerate() {
-            f(
-                2 * i,
-                l.weight.as_slice_mut().expect("contiguous"),
-                l.grad_weight.as_slice().expect("contiguous"),
-            );
-            f(
-                2 * i + 1,
-                l.bias.as_slice_mut().expect("contiguous"),
-                l.grad_bias.as_slice().expect("contiguous"),
-            );
+        match self {
+            Network::Fs(m) => m.for_each_param(f),
+            _ => {
+                for (i, l) in self.layers_mut().iter_mut().enumerate() {
+                    f(
+                        2 * i,
+                        l.weight.as_slice_mut().expect("contiguous"),
+                        l.grad_weight.as_slice().expect("contiguous"),
+                    );
+                    f(
+                        2 * i + 1,
+                        l.bias.as_slice_mut().expect("contiguous"),
+                        l.grad_bias.as_slice().expect("contiguous"),
+                    );
+                }
+            }
         }
     }
 
     /// Parameter sizes in the order of [`Network::for_each_param`].
     pub fn param_sizes(&self) -> Vec<usize> {
-        self.layers()
-            .iter()
-            .flat_map(|l| [l.weight.len(), l.bias.len()])
-            .collect()
+        match self {
+            Network::Fs(m) => m.param_sizes(),
+            _ => self
+                .layers()
+                .iter()
+                .flat_map(|l| [l.weight.len(), l.bias.len()])
+                .collect(),
+        }
+    }
+
+    /// After an optimiser step: bring derived state (learnable FS tables)
+    /// up to date with the parameters.
+    pub fn after_step(&mut self) {
+        if let Network::Fs(m) = self {
+            m.sync_tables();
+        }
+    }
+
+    /// Set each coding's per-spike loss weight for the current batch
+    /// (FS networks; ignored otherwise).
+    pub fn set_spike_lam(&self, ws: &mut NetWorkspace, lam: &[f32]) {
+        if let NetWorkspace::Fs(w) = ws {
+            w.spike_lam.copy_from_slice(lam);
+        }
     }
 }

@@ -24,6 +24,9 @@ pub struct Workspace {
     pub g_u: Vec<f32>,
     /// Spikes emitted by each coding since the last reset.
     pub spikes: Vec<u64>,
+    /// Loss weight of one spike of each coding in the current batch (the
+    /// spike penalty; 0 = none), set by the trainer.
+    pub spike_lam: Vec<f32>,
     /// Rows whose `du` the last forward pass filled (0 after an
     /// evaluation forward): backward checks it.
     pub train_rows: usize,
@@ -52,6 +55,7 @@ impl Workspace {
             g_a: vec![0.0; capacity * maxw],
             g_u: vec![0.0; capacity * maxw],
             spikes: vec![0; n],
+            spike_lam: vec![0.0; n],
             train_rows: 0,
         }
     }

@@ -47,6 +47,8 @@ pub struct Trainer {
     ws: NetWorkspace,
     eval_ws: NetWorkspace,
     labels: Vec<u8>,
+    spikes_before: Vec<u64>,
+    lam: Vec<f32>,
 }
 
 impl Trainer {
@@ -69,6 +71,8 @@ impl Trainer {
             ws,
             eval_ws,
             labels,
+            spikes_before: Vec::new(),
+            lam: Vec::new(),
         }
     }
 
@@ -121,9 +125,12 @@ impl Trainer {
             let idx = &self.order[bi * bs..((bi + 1) * bs).min(train.n)];
             let b = idx.len();
             train.gather(idx, self.ws.input_mut(b), &mut self.labels[..b]);
+            self.spikes_before.clear();
+            self.spikes_before.extend_from_slice(self.ws.spikes());
             self.model.forward_train(&mut self.ws, b);
             let (out, g_out) = self.ws.out_and_grad();
-            let (loss, hits) = loss_and_grad(loss_kind, out, &self.labels[..b], classes, g_out);
+            let (mut loss, hits) = loss_and_grad(loss_kind, out, &self.labels[..b], classes, g_out);
+            loss += self.spike_penalty(b);
             if !loss.is_finite() {
                 return Err(Error::Diverged(format!(
                     "loss is {loss} at epoch {} batch {}: {} (lower train.lr; the last good state is kept)",
@@ -138,6 +145,7 @@ impl Trainer {
             self.opt.begin_step();
             let opt = &mut self.opt;
             self.model.for_each_param(|i, p, g| opt.update(i, p, g, lr));
+            self.model.after_step();
             progress(bi + 1, batches);
         }
         self.ws.reset_spikes();
@@ -152,6 +160,40 @@ impl Trainer {
             loss_sum / batches.max(1) as f64,
             100.0 * correct as f64 / train.n.max(1) as f64,
         ))
+    }
+
+    /// The spike penalty of the batch just run forward (science of the
+    /// `train.spike_*` keys), and each coding's per-spike loss weight for
+    /// the backward pass.
+    fn spike_penalty(&mut self, batch: usize) -> f64 {
+        let t = &self.config.train;
+        if t.spike_penalty == 0.0 {
+            return 0.0;
+        }
+        let n = self.model.num_codings();
+        let weight = |c: usize| t.spike_weights.get(c).copied().unwrap_or(1.0);
+        let wsum: f32 = (0..n).map(weight).sum();
+        let mut mean = 0.0f64;
+        for c in 0..n {
+            let d = self.ws.spikes()[c] - self.spikes_before[c];
+            let rate = d as f64 / (batch * self.model.coding_width(c)) as f64;
+            mean += weight(c) as f64 * rate / wsum as f64;
+        }
+        let lam = t.spike_penalty;
+        let (value, active) = match t.spike_target {
+            Some(target) => ((mean - target as f64).max(0.0), mean > target as f64),
+            None => (mean, true),
+        };
+        self.lam.clear();
+        self.lam.extend((0..n).map(|c| {
+            if active {
+                lam * weight(c) / (wsum * (batch * self.model.coding_width(c)) as f32)
+            } else {
+                0.0
+            }
+        }));
+        self.model.set_spike_lam(&mut self.ws, &self.lam);
+        lam as f64 * value
     }
 
     /// Evaluate the current model on `data`.

@@ -199,6 +199,40 @@ pub struct ModelConfig {
     /// Explicit T/h/d tables replacing the binary coding of some codings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableConfig>,
+    /// Which codings' tables are trained: `"fixed"` (default), `"alpha"`,
+    /// `"tables"`, or a list with one mode per coding (input first).
+    #[serde(default, skip_serializing_if = "Learn::is_fixed")]
+    pub learn: Learn,
+}
+
+/// `model.learn`: one mode for every coding, or one per coding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Learn {
+    /// The same mode for every coding.
+    All(crate::model::learn::LearnMode),
+    /// One mode per coding, input coding first.
+    Each(Vec<crate::model::learn::LearnMode>),
+}
+
+impl Default for Learn {
+    fn default() -> Self {
+        Learn::All(crate::model::learn::LearnMode::Fixed)
+    }
+}
+
+impl Learn {
+    fn is_fixed(&self) -> bool {
+        *self == Learn::default()
+    }
+
+    /// The mode of coding `c`.
+    pub fn mode(&self, c: usize) -> crate::model::learn::LearnMode {
+        match self {
+            Learn::All(m) => *m,
+            Learn::Each(v) => v.get(c).copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// Loss function.
@@ -236,10 +270,26 @@ pub struct TrainConfig {
     /// Batch size used for evaluation (no effect on results).
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
+    /// Weight λ of the spike penalty added to the loss:
+    /// `λ·(Σ_c w_c·r_c / Σ_c w_c)`, with `r_c` the batch's spikes per
+    /// neuron of coding c (0 = no penalty).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spike_penalty: f32,
+    /// Weights `w_c` of the codings in the spike penalty (default all 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spike_weights: Vec<f32>,
+    /// With a target, the penalty is `λ·max(0, mean − target)`: only
+    /// spikes above the budget cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spike_target: Option<f32>,
     /// Write the full training state every N epochs (0 = never); the last
     /// epoch always gets one when N > 0.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 fn default_name() -> String {
@@ -300,6 +350,9 @@ impl Default for TrainConfig {
             lr_milestones: default_milestones(),
             lr_gamma: default_gamma(),
             eval_batch_size: default_eval_batch(),
+            spike_penalty: 0.0,
+            spike_weights: Vec::new(),
+            spike_target: None,
             checkpoint_every: default_checkpoint_every(),
         }
     }
@@ -353,170 +406,6 @@ impl Config {
             },
         }
     }
-
-    /// Check every value; the error names the key.
-    pub fn validate(&self) -> Result<()> {
-        let m = &self.model;
-        if m.layers.len() < 2 {
-            return Err(Error::config(
-                "model.layers",
-                "needs at least an input and an output width",
-            ));
-        }
-        if let Some(i) = m.layers.iter().position(|&w| w == 0) {
-            return Err(Error::config(format!("model.layers[{i}]"), "must be > 0"));
-        }
-        let n = self.num_codings();
-        if m.neuron == NeuronKind::Fs && m.lif.is_some() {
-            return Err(Error::config("model.lif", "needs model.neuron = \"lif\""));
-        }
-        if m.neuron == NeuronKind::Lif {
-            validate_lif(m)?;
-        }
-        if m.k.len() != n {
-            let what = match m.neuron {
-                NeuronKind::Fs => "one per layer except the output",
-                NeuronKind::Lif => {
-                    "a LIF network has one, [K₀], with lif.encoding = \"fs\", else none"
-                }
-            };
-            return Err(Error::config(
-                "model.k",
-                format!(
-                    "has {} values but the network has {n} FS codings ({what})",
-                    m.k.len(),
-                ),
-            ));
-        }
-        if m.alpha.len() != m.k.len() {
-            return Err(Error::config(
-                "model.alpha",
-                format!(
-                    "has {} values but model.k has {} (one (K, α) per coding)",
-                    m.alpha.len(),
-                    m.k.len()
-                ),
-            ));
-        }
-        for (i, &k) in m.k.iter().enumerate() {
-            if k == 0 || k > MAX_K {
-                return Err(Error::config(
-                    format!("model.k[{i}]"),
-                    format!("K = {k} must be in 1..={MAX_K}"),
-                ));
-            }
-        }
-        for (i, &a) in m.alpha.iter().enumerate() {
-            if !a.is_finite() || a <= 0.0 {
-                return Err(Error::config(
-                    format!("model.alpha[{i}]"),
-                    format!("α = {a} must be finite and > 0"),
-                ));
-            }
-        }
-        if !m.surrogate.width.is_finite() || m.surrogate.width <= 0.0 {
-            return Err(Error::config(
-                "model.surrogate.width",
-                "must be finite and > 0",
-            ));
-        }
-        let mut seen = vec![false; n];
-        for (j, t) in m.tables.iter().enumerate() {
-            let f = format!("model.tables[{j}]");
-            if t.coding >= n {
-                return Err(Error::config(
-                    format!("{f}.coding"),
-                    format!("{} is out of range (the network has {n} codings)", t.coding),
-                ));
-            }
-            if seen[t.coding] {
-                return Err(Error::config(
-                    format!("{f}.coding"),
-                    format!("coding {} is given twice", t.coding),
-                ));
-            }
-            seen[t.coding] = true;
-            let k = t.t.len();
-            if k == 0 || k > MAX_K || t.h.len() != k || t.d.len() != k {
-                return Err(Error::config(
-                    &f,
-                    format!(
-                        "T, h and d must have the same length in 1..={MAX_K} (got {}, {}, {})",
-                        k,
-                        t.h.len(),
-                        t.d.len()
-                    ),
-                ));
-            }
-            for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
-                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                    return Err(Error::config(format!("{f}.{name}[{i}]"), "must be finite"));
-                }
-            }
-        }
-        let d = &self.data;
-        if d.resize == 0 || d.resize > 28 {
-            return Err(Error::config(
-                "data.resize",
-                format!("{} must be in 1..=28", d.resize),
-            ));
-        }
-        let inputs = d.resize * d.resize;
-        if m.layers[0] != inputs {
-            return Err(Error::config(
-                "model.layers[0]",
-                format!(
-                    "is {} but the data has {inputs} inputs ({}×{} images)",
-                    m.layers[0], d.resize, d.resize
-                ),
-            ));
-        }
-        let classes = d.dataset.num_classes();
-        if m.layers[m.layers.len() - 1] != classes {
-            return Err(Error::config(
-                format!("model.layers[{}]", m.layers.len() - 1),
-                format!(
-                    "is {} but the dataset has {classes} classes",
-                    m.layers[m.layers.len() - 1]
-                ),
-            ));
-        }
-        if let Some(e) = &self.cost {
-            for (name, v) in [("cost.mac_pj", e.mac_pj), ("cost.ac_pj", e.ac_pj)] {
-                if !v.is_finite() || v < 0.0 {
-                    return Err(Error::config(name, "must be finite and >= 0"));
-                }
-            }
-        }
-        let t = &self.train;
-        if t.epochs == 0 {
-            return Err(Error::config("train.epochs", "must be > 0"));
-        }
-        if t.batch_size == 0 {
-            return Err(Error::config("train.batch_size", "must be > 0"));
-        }
-        if t.eval_batch_size == 0 {
-            return Err(Error::config("train.eval_batch_size", "must be > 0"));
-        }
-        if !t.lr.is_finite() || t.lr <= 0.0 {
-            return Err(Error::config("train.lr", "must be finite and > 0"));
-        }
-        if !t.lr_gamma.is_finite() || t.lr_gamma <= 0.0 {
-            return Err(Error::config("train.lr_gamma", "must be finite and > 0"));
-        }
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(Error::config(
-                "name",
-                "must be non-empty and use only letters, digits, '-', '_' and '.'",
-            ));
-        }
-        Ok(())
-    }
 }
 
 impl ModelConfig {
@@ -526,31 +415,4 @@ impl ModelConfig {
     }
 }
 
-fn validate_lif(m: &ModelConfig) -> Result<()> {
-    let l = m.lif_config();
-    if l.t == 0 || l.t > 1024 {
-        return Err(Error::config(
-            "model.lif.t",
-            format!("T = {} must be in 1..=1024", l.t),
-        ));
-    }
-    if !l.v_th.is_finite() || l.v_th <= 0.0 {
-        return Err(Error::config("model.lif.v_th", "must be finite and > 0"));
-    }
-    if !l.tau.is_finite() || !(0.0..=1.0).contains(&l.tau) {
-        return Err(Error::config("model.lif.tau", "must be in [0, 1]"));
-    }
-    if !m.tables.is_empty() {
-        return Err(Error::config("model.tables", "is for FS networks only"));
-    }
-    if l.encoding == Encoding::Fs && m.k.len() == 1 && m.k[0] > l.t {
-        return Err(Error::config(
-            "model.k[0]",
-            format!(
-                "K₀ = {} exceeds lif.t = {} (the input code must fit in T steps)",
-                m.k[0], l.t
-            ),
-        ));
-    }
-    Ok(())
-}
+mod validate;

@@ -1,0 +1,327 @@
+//! Validation of a parsed [`Config`]: every value is checked and the
+//! one-line error names the key.
+
+use super::*;
+
+/// Widest layer accepted (neurons).
+const MAX_WIDTH: usize = 1 << 20;
+/// Most weights accepted in one network (1 GiB of f32).
+const MAX_WEIGHTS: usize = 1 << 28;
+/// Largest activation buffer (rows × neurons) accepted.
+const MAX_BUFFER: usize = 1 << 28;
+
+impl Config {
+    /// Check every value; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.model;
+        if m.layers.len() < 2 {
+            return Err(Error::config(
+                "model.layers",
+                "needs at least an input and an output width",
+            ));
+        }
+        if let Some(i) = m.layers.iter().position(|&w| w == 0) {
+            return Err(Error::config(format!("model.layers[{i}]"), "must be > 0"));
+        }
+        if let Some(i) = m.layers.iter().position(|&w| w > MAX_WIDTH) {
+            return Err(Error::config(
+                format!("model.layers[{i}]"),
+                format!("{} is above the limit of {MAX_WIDTH} neurons", m.layers[i]),
+            ));
+        }
+        let weights: usize = m.layers.windows(2).map(|w| w[0] * w[1]).sum();
+        if weights > MAX_WEIGHTS {
+            return Err(Error::config(
+                "model.layers",
+                format!("{weights} weights are above the limit of {MAX_WEIGHTS}"),
+            ));
+        }
+        let widest = m.layers.iter().copied().max().unwrap_or(0);
+        // LIF buffers hold every time step.
+        let steps = match m.neuron {
+            NeuronKind::Lif => m.lif_config().t.clamp(1, 1024),
+            _ => 1,
+        };
+        let widest = widest.saturating_mul(steps);
+        for (key, b) in [
+            ("train.batch_size", self.train.batch_size),
+            ("train.eval_batch_size", self.train.eval_batch_size),
+        ] {
+            if b.saturating_mul(widest) > MAX_BUFFER {
+                return Err(Error::config(
+                    key,
+                    format!(
+                        "{b} rows × {widest} values per row is above the buffer limit of {MAX_BUFFER}"
+                    ),
+                ));
+            }
+        }
+        let n = self.num_codings();
+        if m.neuron == NeuronKind::Fs && m.lif.is_some() {
+            return Err(Error::config("model.lif", "needs model.neuron = \"lif\""));
+        }
+        if m.neuron == NeuronKind::Lif {
+            validate_lif(m)?;
+        }
+        if m.k.len() != n {
+            let what = match m.neuron {
+                NeuronKind::Fs => "one per layer except the output",
+                NeuronKind::Lif => {
+                    "a LIF network has one, [K₀], with lif.encoding = \"fs\", else none"
+                }
+            };
+            return Err(Error::config(
+                "model.k",
+                format!(
+                    "has {} values but the network has {n} FS codings ({what})",
+                    m.k.len(),
+                ),
+            ));
+        }
+        if m.alpha.len() != m.k.len() {
+            return Err(Error::config(
+                "model.alpha",
+                format!(
+                    "has {} values but model.k has {} (one (K, α) per coding)",
+                    m.alpha.len(),
+                    m.k.len()
+                ),
+            ));
+        }
+        for (i, &k) in m.k.iter().enumerate() {
+            if k == 0 || k > MAX_K {
+                return Err(Error::config(
+                    format!("model.k[{i}]"),
+                    format!("K = {k} must be in 1..={MAX_K}"),
+                ));
+            }
+        }
+        for (i, &a) in m.alpha.iter().enumerate() {
+            if !a.is_finite() || a <= 0.0 {
+                return Err(Error::config(
+                    format!("model.alpha[{i}]"),
+                    format!("α = {a} must be finite and > 0"),
+                ));
+            }
+        }
+        if !m.surrogate.width.is_finite() || m.surrogate.width <= 0.0 {
+            return Err(Error::config(
+                "model.surrogate.width",
+                "must be finite and > 0",
+            ));
+        }
+        let mut seen = vec![false; n];
+        for (j, t) in m.tables.iter().enumerate() {
+            let f = format!("model.tables[{j}]");
+            if t.coding >= n {
+                return Err(Error::config(
+                    format!("{f}.coding"),
+                    format!("{} is out of range (the network has {n} codings)", t.coding),
+                ));
+            }
+            if seen[t.coding] {
+                return Err(Error::config(
+                    format!("{f}.coding"),
+                    format!("coding {} is given twice", t.coding),
+                ));
+            }
+            seen[t.coding] = true;
+            let k = t.t.len();
+            if k == 0 || k > MAX_K || t.h.len() != k || t.d.len() != k {
+                return Err(Error::config(
+                    &f,
+                    format!(
+                        "T, h and d must have the same length in 1..={MAX_K} (got {}, {}, {})",
+                        k,
+                        t.h.len(),
+                        t.d.len()
+                    ),
+                ));
+            }
+            for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::config(format!("{f}.{name}[{i}]"), "must be finite"));
+                }
+            }
+        }
+        self.validate_learning(n)?;
+        let d = &self.data;
+        if d.resize == 0 || d.resize > 28 {
+            return Err(Error::config(
+                "data.resize",
+                format!("{} must be in 1..=28", d.resize),
+            ));
+        }
+        let inputs = d.resize * d.resize;
+        if m.layers[0] != inputs {
+            return Err(Error::config(
+                "model.layers[0]",
+                format!(
+                    "is {} but the data has {inputs} inputs ({}×{} images)",
+                    m.layers[0], d.resize, d.resize
+                ),
+            ));
+        }
+        let classes = d.dataset.num_classes();
+        if m.layers[m.layers.len() - 1] != classes {
+            return Err(Error::config(
+                format!("model.layers[{}]", m.layers.len() - 1),
+                format!(
+                    "is {} but the dataset has {classes} classes",
+                    m.layers[m.layers.len() - 1]
+                ),
+            ));
+        }
+        if let Some(e) = &self.cost {
+            for (name, v) in [("cost.mac_pj", e.mac_pj), ("cost.ac_pj", e.ac_pj)] {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(Error::config(name, "must be finite and >= 0"));
+                }
+            }
+        }
+        let t = &self.train;
+        if t.epochs == 0 {
+            return Err(Error::config("train.epochs", "must be > 0"));
+        }
+        if t.batch_size == 0 {
+            return Err(Error::config("train.batch_size", "must be > 0"));
+        }
+        if t.eval_batch_size == 0 {
+            return Err(Error::config("train.eval_batch_size", "must be > 0"));
+        }
+        if !t.lr.is_finite() || t.lr <= 0.0 {
+            return Err(Error::config("train.lr", "must be finite and > 0"));
+        }
+        if !t.lr_gamma.is_finite() || t.lr_gamma <= 0.0 {
+            return Err(Error::config("train.lr_gamma", "must be finite and > 0"));
+        }
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Error::config(
+                "name",
+                "must be non-empty and use only letters, digits, '-', '_' and '.'",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_lif(m: &ModelConfig) -> Result<()> {
+    let l = m.lif_config();
+    if l.t == 0 || l.t > 1024 {
+        return Err(Error::config(
+            "model.lif.t",
+            format!("T = {} must be in 1..=1024", l.t),
+        ));
+    }
+    if !l.v_th.is_finite() || l.v_th <= 0.0 {
+        return Err(Error::config("model.lif.v_th", "must be finite and > 0"));
+    }
+    if !l.tau.is_finite() || !(0.0..=1.0).contains(&l.tau) {
+        return Err(Error::config("model.lif.tau", "must be in [0, 1]"));
+    }
+    if !m.tables.is_empty() {
+        return Err(Error::config("model.tables", "is for FS networks only"));
+    }
+    if l.encoding == Encoding::Fs && m.k.len() == 1 && m.k[0] > l.t {
+        return Err(Error::config(
+            "model.k[0]",
+            format!(
+                "K₀ = {} exceeds lif.t = {} (the input code must fit in T steps)",
+                m.k[0], l.t
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Learnable tables and the spike penalty.
+    fn validate_learning(&self, n: usize) -> Result<()> {
+        use crate::model::learn::LearnMode;
+        let m = &self.model;
+        if let Learn::Each(v) = &m.learn
+            && v.len() != n
+        {
+            return Err(Error::config(
+                "model.learn",
+                format!("has {} modes but the network has {n} codings", v.len()),
+            ));
+        }
+        let learns = (0..n).any(|c| m.learn.mode(c) != LearnMode::Fixed);
+        if learns && m.neuron != NeuronKind::Fs {
+            return Err(Error::config(
+                "model.learn",
+                "learnable tables need neuron = \"fs\"",
+            ));
+        }
+        for c in 0..n {
+            if m.learn.mode(c) != LearnMode::Tables {
+                continue;
+            }
+            if let Some(t) = m.tables.iter().find(|t| t.coding == c)
+                && let Some(i) = t.t.iter().chain(&t.h).position(|&v| v <= 0.0)
+            {
+                let (name, j) = if i < t.t.len() {
+                    ("T", i)
+                } else {
+                    ("h", i - t.t.len())
+                };
+                return Err(Error::config(
+                    format!("model.tables (coding {c}).{name}[{j}]"),
+                    "must be > 0 for learn = \"tables\" (T and h are learned as logarithms)",
+                ));
+            }
+        }
+        let t = &self.train;
+        if !t.spike_penalty.is_finite() || t.spike_penalty < 0.0 {
+            return Err(Error::config(
+                "train.spike_penalty",
+                "must be finite and >= 0",
+            ));
+        }
+        if !t.spike_weights.is_empty() {
+            if t.spike_weights.len() != n {
+                return Err(Error::config(
+                    "train.spike_weights",
+                    format!(
+                        "has {} values but the network has {n} codings",
+                        t.spike_weights.len()
+                    ),
+                ));
+            }
+            if let Some(i) = t
+                .spike_weights
+                .iter()
+                .position(|w| !w.is_finite() || *w < 0.0)
+            {
+                return Err(Error::config(
+                    format!("train.spike_weights[{i}]"),
+                    "must be finite and >= 0",
+                ));
+            }
+            if t.spike_weights.iter().all(|&w| w == 0.0) {
+                return Err(Error::config("train.spike_weights", "must not all be 0"));
+            }
+        }
+        if let Some(x) = t.spike_target
+            && (!x.is_finite() || x < 0.0)
+        {
+            return Err(Error::config(
+                "train.spike_target",
+                "must be finite and >= 0",
+            ));
+        }
+        if t.spike_penalty > 0.0 && m.neuron != NeuronKind::Fs {
+            return Err(Error::config(
+                "train.spike_penalty",
+                "is implemented for neuron = \"fs\"",
+            ));
+        }
+        Ok(())
+    }
+}
