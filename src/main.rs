@@ -96,6 +96,37 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Convert a trained ANN (variant = "relu") into an FS network, evaluate
+    /// it, and optionally fine-tune it with STBP.
+    Convert {
+        /// model.safetensors of the ANN run.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// New K per coding, comma-separated (default: the ANN's).
+        #[arg(long, value_delimiter = ',')]
+        k: Option<Vec<usize>>,
+        /// New α per coding, comma-separated (default: the ANN's).
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        alpha: Option<Vec<f32>>,
+        /// fit.json from `fsnn fit`: its tables replace the hidden codings'.
+        #[arg(long)]
+        tables: Option<PathBuf>,
+        /// STBP fine-tuning epochs after the conversion.
+        #[arg(long, default_value_t = 0)]
+        finetune_epochs: usize,
+        /// Fine-tuning learning rate (default: a tenth of the ANN's).
+        #[arg(long)]
+        finetune_lr: Option<f32>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Dataset directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// No progress lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Train configs over several seeds and write a comparison report.
     Compare {
         /// A config file; give two or more.
@@ -245,6 +276,28 @@ fn main() -> ExitCode {
             o.seed = seed;
             fsnn::convert::fit_job::run(&o, out.as_deref(), quiet).map(|_| ())
         }
+        Command::Convert {
+            checkpoint,
+            k,
+            alpha,
+            tables,
+            finetune_epochs,
+            finetune_lr,
+            out,
+            data,
+            quiet,
+        } => fsnn::convert::convert::run(&fsnn::convert::convert::ConvertOptions {
+            checkpoint,
+            k,
+            alpha,
+            tables,
+            finetune_epochs,
+            finetune_lr,
+            out,
+            data,
+            quiet,
+        })
+        .map(|_| ()),
         Command::Compare {
             config,
             seeds,

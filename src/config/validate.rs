@@ -253,6 +253,12 @@ impl Config {
             ));
         }
         let learns = (0..n).any(|c| m.learn.mode(c) != LearnMode::Fixed);
+        if learns && m.variant == crate::neuron::Variant::Relu {
+            return Err(Error::config(
+                "model.learn",
+                "the relu (ANN) variant has no tables to learn",
+            ));
+        }
         if learns && m.neuron != NeuronKind::Fs {
             return Err(Error::config(
                 "model.learn",

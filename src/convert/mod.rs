@@ -2,5 +2,6 @@
 //! activation function, then swap the activations of a trained ANN for FS
 //! codings.
 
+pub mod convert;
 pub mod fit;
 pub mod fit_job;

@@ -39,6 +39,10 @@ pub enum Variant {
     Fs,
     /// Legacy: spikes worth 0.5, output `Σ z(t)`, bias added K times.
     HalfSpike,
+    /// The same-shape ANN: `f̂(x) = clamp(x, 0, Σ_t d(t))`, a clipped ReLU
+    /// at the coding's range (α(1 − 2^−K) for binary tables), no spikes.
+    /// Train with it, then convert to `fs` (`fsnn convert`).
+    Relu,
 }
 
 /// Per-step threshold, reset and output-weight tables of one FS coding.
@@ -104,15 +108,33 @@ impl FsCoding {
     /// `half-spike` (one synaptic update per step).
     pub fn bias_scale(&self) -> f32 {
         match self.variant {
-            Variant::Fs => 1.0,
+            Variant::Fs | Variant::Relu => 1.0,
             Variant::HalfSpike => self.k() as f32,
+        }
+    }
+
+    /// Top of the coding's output range, `Σ_t d(t)` (the clip of `relu`).
+    pub fn top(&self) -> f32 {
+        self.tables.d.iter().sum()
+    }
+
+    /// `relu` forward (and derivative) over a slice.
+    fn relu(&self, x: &[f32], out: &mut [f32], deriv: Option<&mut [f32]>) {
+        let top = self.top();
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = v.clamp(0.0, top);
+        }
+        if let Some(d) = deriv {
+            for (d, &v) in d.iter_mut().zip(x) {
+                *d = if v > 0.0 && v < top { 1.0 } else { 0.0 };
+            }
         }
     }
 
     pub(crate) fn steps(&self) -> Steps {
         let k = self.k();
         let amp = match self.variant {
-            Variant::Fs => 1.0,
+            Variant::Fs | Variant::Relu => 1.0,
             Variant::HalfSpike => 0.5,
         };
         let mut s = Steps {
@@ -129,7 +151,7 @@ impl FsCoding {
                 .surrogate
                 .step_param(self.surrogate.width_at(self.tables.t[t]));
             s.val[t] = match self.variant {
-                Variant::Fs => self.tables.d[t],
+                Variant::Fs | Variant::Relu => self.tables.d[t],
                 Variant::HalfSpike => 0.5,
             };
         }
@@ -138,6 +160,11 @@ impl FsCoding {
 
     /// Forward: `out[i] = f̂(x[i])`; returns the total spike count.
     pub fn forward(&self, x: &[f32], out: &mut [f32]) -> u64 {
+        if self.variant == Variant::Relu {
+            assert_eq!(x.len(), out.len());
+            self.relu(x, out, None);
+            return 0;
+        }
         self.forward_with(x, out, kernels::step)
     }
 
@@ -166,6 +193,10 @@ impl FsCoding {
     /// The backward pass is then `gx = gout ⊙ deriv`.
     pub fn forward_train(&self, x: &[f32], out: &mut [f32], deriv: &mut [f32]) -> u64 {
         assert!(x.len() == out.len() && x.len() == deriv.len());
+        if self.variant == Variant::Relu {
+            self.relu(x, out, Some(deriv));
+            return 0;
+        }
         let st = self.steps();
         let tail = x.len() % kernels::LANES;
         let total = with_step_surrogate!(self.surrogate, |sg| {
@@ -180,6 +211,13 @@ impl FsCoding {
     /// recomputing the forward recurrence from `x`.
     pub fn backward(&self, x: &[f32], gout: &[f32], gx: &mut [f32]) {
         assert!(x.len() == gout.len() && x.len() == gx.len());
+        if self.variant == Variant::Relu {
+            let top = self.top();
+            for ((g, &v), &go) in gx.iter_mut().zip(x).zip(gout) {
+                *g = if v > 0.0 && v < top { go } else { 0.0 };
+            }
+            return;
+        }
         let st = self.steps();
         with_step_surrogate!(self.surrogate, |sg| {
             kernels::chunked([x, gout], [gx], |[x, g], [o]| {
@@ -209,6 +247,9 @@ impl FsCoding {
 
     /// Spike count of one element.
     pub fn spikes_of(&self, x: f32) -> u32 {
+        if self.variant == Variant::Relu {
+            return 0;
+        }
         let st = self.steps();
         let mut v = x;
         let mut n = 0;

@@ -153,9 +153,14 @@ impl FsCoding {
         assert!(x.len() == gout.len() && x.len() == gx.len());
         let k = self.k();
         assert!(tg.t.len() == k && tg.h.len() == k && tg.d.len() == k);
+        if self.variant == Variant::Relu {
+            // No spikes and (validated) no learnable tables.
+            self.backward(x, gout, gx);
+            return;
+        }
         let st = self.steps();
         let (amp, fs_variant) = match self.variant {
-            Variant::Fs => (1.0, true),
+            Variant::Fs | Variant::Relu => (1.0, true),
             Variant::HalfSpike => (0.5, false),
         };
         let tail = x.len() % LANES;

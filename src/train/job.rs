@@ -102,6 +102,18 @@ fn metrics_row(s: &EpochStats) -> String {
     row
 }
 
+/// The progress of a job that has not trained yet.
+pub fn fresh_progress(model: &crate::model::Network) -> Progress {
+    let mut csv = metrics_header(model);
+    csv.push('\n');
+    Progress {
+        csv,
+        best: (f64::NEG_INFINITY, 0),
+        train_seconds: 0.0,
+        last: None,
+    }
+}
+
 fn metrics_header(model: &crate::model::Network) -> String {
     let mut h = METRICS_HEADER.to_string();
     for c in 0..model.num_codings() {
@@ -132,14 +144,7 @@ pub fn execute(
         Some(r) => r,
         None => {
             let trainer = Trainer::new(cfg.clone());
-            let mut csv = metrics_header(&trainer.model);
-            csv.push('\n');
-            let progress = Progress {
-                csv,
-                best: (f64::NEG_INFINITY, 0),
-                train_seconds: 0.0,
-                last: None,
-            };
+            let progress = fresh_progress(&trainer.model);
             (trainer, progress)
         }
     };

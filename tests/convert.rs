@@ -1,0 +1,146 @@
+//! The ANN (`relu` variant) and `fsnn convert`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fsnn::neuron::{FsCoding, FsTables, Surrogate, Variant};
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
+}
+
+#[test]
+fn relu_variant_is_a_clipped_relu_without_spikes() {
+    let c = FsCoding::new(
+        FsTables::binary(3, 2.0),
+        Variant::Relu,
+        Surrogate::default(),
+    );
+    // top = α(1 − 2^−K) = 1.75
+    let x = [-1.0f32, 0.0, 0.3, 1.0, 1.75, 2.5];
+    let mut out = [0.0f32; 6];
+    assert_eq!(c.forward(&x, &mut out), 0, "an ANN emits no spikes");
+    assert_eq!(out, [0.0, 0.0, 0.3, 1.0, 1.75, 1.75]);
+    let mut d = [0.0f32; 6];
+    c.forward_train(&x, &mut out, &mut d);
+    assert_eq!(d, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+    let mut gx = [0.0f32; 6];
+    c.backward(&x, &[2.0; 6], &mut gx);
+    assert_eq!(gx, [0.0, 0.0, 2.0, 2.0, 0.0, 0.0]);
+    assert_eq!(c.bias_scale(), 1.0);
+    // The FS coding with the same tables quantises the same range.
+    let fs = FsCoding::new(FsTables::binary(3, 2.0), Variant::Fs, Surrogate::default());
+    let mut q = [0.0f32; 6];
+    fs.forward(&x, &mut q);
+    for (a, b) in q.iter().zip(&out) {
+        assert!((a - b).abs() <= 0.25 + 1e-6, "within one step q = α·2^−K");
+    }
+}
+
+#[test]
+fn convert_an_ann_to_fs_and_fine_tune() {
+    if !data_dir().exists() {
+        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("ann.toml");
+    std::fs::write(
+        &cfg,
+        r#"name = "ann"
+[data]
+train_limit = 6000
+test_limit = 1000
+[model]
+layers = [121, 64, 124, 64, 124, 10]
+k = [4, 3, 3, 3, 2]
+alpha = [1.0, 2.0, 3.0, 2.0, 1.0]
+variant = "relu"
+[train]
+epochs = 2
+"#,
+    )
+    .unwrap();
+    let ann = tmp.path().join("ann");
+    let st = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        .args(["train", "-q", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&ann)
+        .arg("--data")
+        .arg(data_dir())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ann.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["spikes_per_image"].as_f64(), Some(0.0));
+
+    let conv = tmp.path().join("conv");
+    let st = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        .args([
+            "convert",
+            "-q",
+            "--k",
+            "10,10,10,10,10",
+            "--finetune-epochs",
+            "1",
+        ])
+        .arg("--checkpoint")
+        .arg(ann.join("model.safetensors"))
+        .arg("--out")
+        .arg(&conv)
+        .arg("--data")
+        .arg(data_dir())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(conv.join("convert.json")).unwrap()).unwrap();
+    let ann_acc = r["ann"]["accuracy"].as_f64().unwrap();
+    let fs_acc = r["converted"]["accuracy"].as_f64().unwrap();
+    assert!(ann_acc > 80.0, "ANN {ann_acc}");
+    // 10-bit codings reproduce the ANN closely.
+    assert!(
+        (ann_acc - fs_acc).abs() < 2.0,
+        "ANN {ann_acc} vs converted {fs_acc}"
+    );
+    assert!(r["converted"]["spikes_per_image"].as_f64().unwrap() > 0.0);
+    assert!(r["finetuned"]["accuracy"].as_f64().unwrap() > 80.0);
+    assert!(conv.join("model.safetensors").exists());
+    assert!(conv.join("finetune/summary.json").exists());
+    // The converted model evaluates to the reported numbers.
+    let json = tmp.path().join("eval.json");
+    let st = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        .args(["eval", "--checkpoint"])
+        .arg(conv.join("model.safetensors"))
+        .arg("--data")
+        .arg(data_dir())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(e["accuracy"].as_f64(), Some(fs_acc));
+}
+
+#[test]
+fn convert_rejects_a_bad_checkpoint_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("x.safetensors");
+    std::fs::write(&bad, b"not a model").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        .args(["convert", "--checkpoint"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("x.safetensors"));
+    assert!(!tmp.path().join("o").exists());
+}
