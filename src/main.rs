@@ -197,7 +197,12 @@ struct SweepArgs {
     #[arg(long, requires = "slurm", value_name = "C")]
     cpus_per_task: Option<usize>,
     /// Another sbatch option for the script, e.g. --sbatch-arg=--mem=4G (repeatable).
-    #[arg(long = "sbatch-arg", requires = "slurm", value_name = "ARG", allow_hyphen_values = true)]
+    #[arg(
+        long = "sbatch-arg",
+        requires = "slurm",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
     sbatch_arg: Vec<String>,
     /// Submit and print the job id instead of waiting.
     #[arg(long, requires = "slurm")]

@@ -184,9 +184,9 @@ pub struct SweepStatus {
 impl SweepStatus {
     /// Runs done, runs in the grid.
     pub fn runs(&self) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(d, t), s| {
-            (d + s.runs_done, t + s.runs_total)
-        })
+        self.shards
+            .iter()
+            .fold((0, 0), |(d, t), s| (d + s.runs_done, t + s.runs_total))
     }
 
     /// Shards done.
@@ -419,7 +419,11 @@ fn task_notes(shard: &Path, job_i: &str) -> (bool, Option<i32>) {
     (started, exit)
 }
 
-/// Why a task that is over left runs missing, on one line.
+/// Why a task that is over left runs missing, on one line. `state` is its
+/// final Slurm state if known, `started`/`exit` what it wrote in `task.txt`,
+/// `siblings_seen` whether another task of the same job wrote there (then
+/// the directory is shared and a silent task never ran).
+#[allow(clippy::too_many_arguments)]
 pub fn failure_reason(
     out: &Path,
     i: usize,
@@ -427,6 +431,7 @@ pub fn failure_reason(
     state: Option<&str>,
     started: bool,
     exit: Option<i32>,
+    siblings_seen: bool,
     log: &Path,
 ) -> String {
     let log_text = std::fs::read_to_string(log).ok();
@@ -435,9 +440,7 @@ pub fn failure_reason(
         Some(_) => format!("log: {}", log.display()),
         None => format!("no log at {}", log.display()),
     };
-    let cancelled_in_log = log_text
-        .as_deref()
-        .is_some_and(|t| t.contains("CANCELLED"));
+    let cancelled_in_log = log_text.as_deref().is_some_and(|t| t.contains("CANCELLED"));
     let time_limit_in_log = log_text
         .as_deref()
         .is_some_and(|t| t.contains("DUE TO TIME LIMIT"));
@@ -445,14 +448,17 @@ pub fn failure_reason(
         Some("CANCELLED") if !started => "was cancelled before it started".to_string(),
         Some("CANCELLED") => "was cancelled".to_string(),
         Some("TIMEOUT") => "hit its time limit (--time)".to_string(),
-        Some(s @ ("FAILED" | "NODE_FAIL" | "OUT_OF_MEMORY" | "PREEMPTED" | "BOOT_FAIL"
-        | "DEADLINE" | "REVOKED" | "SPECIAL_EXIT"))
-            if started =>
-        {
-            match exit {
-                Some(rc) => format!("failed ({s}, exit status {rc})"),
-                None => format!("failed ({s})"),
-            }
+        Some(
+            s @ ("FAILED" | "NODE_FAIL" | "OUT_OF_MEMORY" | "PREEMPTED" | "BOOT_FAIL" | "DEADLINE"
+            | "REVOKED" | "SPECIAL_EXIT"),
+        ) if started => match exit {
+            Some(rc) => format!("failed ({s}, exit status {rc})"),
+            None => format!("failed ({s})"),
+        },
+        // A pending task cancelled before its array was split leaves no
+        // trace in squeue; the other tasks show that the directory is shared.
+        None if !started && log_text.is_none() && siblings_seen => {
+            "was cancelled or removed before it started".to_string()
         }
         _ if !started && log_text.is_none() => {
             return format!(
@@ -483,11 +489,7 @@ pub fn failure_reason(
 pub fn inspect(out: &Path, state: &SlurmState, grid: &Grid, ask_slurm: bool) -> SweepStatus {
     let n = state.array_size;
     let mut state = state.clone();
-    let jobs: BTreeSet<String> = state
-        .submissions
-        .iter()
-        .map(|s| s.job_id.clone())
-        .collect();
+    let jobs: BTreeSet<String> = state.submissions.iter().map(|s| s.job_id.clone()).collect();
     let (live, squeue_error) = if ask_slurm {
         match squeue_states(&jobs) {
             Ok(m) => (m, None),
@@ -535,6 +537,18 @@ pub fn inspect(out: &Path, state: &SlurmState, grid: &Grid, ask_slurm: bool) -> 
     } else {
         BTreeMap::new()
     };
+    // Jobs of which some task wrote its start note here.
+    let mut seen_jobs = BTreeSet::new();
+    for i in 0..n {
+        let text = std::fs::read_to_string(shard_dir(out, i).join("task.txt")).unwrap_or_default();
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("start ")
+                && let Some((job, _)) = id.split_once('_')
+            {
+                seen_jobs.insert(job.to_string());
+            }
+        }
+    }
     let mut shards = Vec::with_capacity(n);
     for (i, &(runs_done, runs_total)) in per_shard.iter().enumerate() {
         let sub = state.latest(i).cloned();
@@ -564,6 +578,7 @@ pub fn inspect(out: &Path, state: &SlurmState, grid: &Grid, ask_slurm: bool) -> 
                         st.as_deref(),
                         started,
                         exit,
+                        seen_jobs.contains(&sub.job_id),
                         log.as_deref().expect("submitted"),
                     ))
                 }
@@ -860,7 +875,15 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
     if !missing.is_empty() {
         std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
         let script = out.join(SCRIPT_FILE);
-        let text = batch_script(&exe, &grid_path, &out, data.as_deref(), array_size, runs, opts);
+        let text = batch_script(
+            &exe,
+            &grid_path,
+            &out,
+            data.as_deref(),
+            array_size,
+            runs,
+            opts,
+        );
         atomic_write(&script, text.as_bytes())?;
         let id = submit(&script, &missing)?;
         state.submissions.push(Submission {
@@ -886,10 +909,9 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
         .submissions
         .iter()
         .filter(|s| {
-            before
-                .shards
-                .iter()
-                .any(|sh| matches!(sh.fate, Fate::Active(_)) && sh.job.as_deref() == Some(&s.job_id))
+            before.shards.iter().any(|sh| {
+                matches!(sh.fate, Fate::Active(_)) && sh.job.as_deref() == Some(&s.job_id)
+            })
         })
         .collect();
     if missing.is_empty() && active.is_empty() {
@@ -1129,18 +1151,28 @@ mod tests {
         let out = tmp.path();
         let log = out.join("logs/7_1.out");
         // Nothing visible at all: the filesystem is not shared.
-        let r = failure_reason(out, 1, "7", Some("COMPLETED"), false, None, &log);
-        assert!(r.contains("not on a filesystem the compute nodes share"), "{r}");
-        let r = failure_reason(out, 1, "7", None, false, None, &log);
+        let r = failure_reason(out, 1, "7", Some("COMPLETED"), false, None, false, &log);
+        assert!(
+            r.contains("not on a filesystem the compute nodes share"),
+            "{r}"
+        );
+        let r = failure_reason(out, 1, "7", None, false, None, false, &log);
         assert!(r.contains("not on a filesystem"), "{r}");
+        // ... unless its sibling tasks wrote there: then it never ran.
+        let r = failure_reason(out, 1, "7", None, false, None, true, &log);
+        assert!(r.contains("cancelled or removed before it started"), "{r}");
         // Cancelled while pending: no log either, but squeue says why.
-        let r = failure_reason(out, 1, "7", Some("CANCELLED"), false, None, &log);
+        let r = failure_reason(out, 1, "7", Some("CANCELLED"), false, None, true, &log);
         assert!(r.contains("cancelled before it started"), "{r}");
         std::fs::create_dir_all(out.join("logs")).unwrap();
-        std::fs::write(&log, "slurmstepd: error: *** JOB 8 ON n CANCELLED AT x ***\n").unwrap();
-        let r = failure_reason(out, 1, "7", None, true, None, &log);
+        std::fs::write(
+            &log,
+            "slurmstepd: error: *** JOB 8 ON n CANCELLED AT x ***\n",
+        )
+        .unwrap();
+        let r = failure_reason(out, 1, "7", None, true, None, true, &log);
         assert!(r.contains("was cancelled") && r.contains("log: "), "{r}");
-        let r = failure_reason(out, 1, "7", Some("FAILED"), true, Some(2), &log);
+        let r = failure_reason(out, 1, "7", Some("FAILED"), true, Some(2), true, &log);
         assert!(r.contains("exit status 2"), "{r}");
         assert!(!r.contains('\n'));
     }
