@@ -23,13 +23,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 if [ "${1:-}" = "--install" ]; then
   if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
      || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      slurmctld slurmd slurm-client munge >/dev/null
+    { apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+           slurmctld slurmd slurm-client munge >/dev/null; } \
+      || { echo "start.sh: could not install Slurm and munge" >&2; exit 3; }
   fi
 fi
+# Exit status 3: Slurm is not installed (callers may skip); 1: it failed to start.
 for b in slurmctld slurmd sbatch squeue sinfo scancel munged setpriv; do
-  command -v "$b" >/dev/null || { echo "start.sh: $b not found (run with --install)" >&2; exit 1; }
+  command -v "$b" >/dev/null || { echo "start.sh: $b not found (run with --install)" >&2; exit 3; }
 done
 
 if [ -f "$STATE/pids" ]; then

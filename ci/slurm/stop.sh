@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the cluster of ci/slurm/start.sh: cancel its jobs, then stop exactly
 # the daemons it recorded in $FSNN_SLURM_STATE/pids (slurmd, slurmctld,
-# munged, in that order), waiting until each is gone. Safe to call twice.
+# munged), waiting until each is gone (SIGKILL after 10 s). Safe to call twice.
 set -uo pipefail
 
 STATE=${FSNN_SLURM_STATE:-/tmp/fsnn-slurm}
@@ -21,18 +21,28 @@ if alive "$(pid_of slurmctld)"; then
   done
 fi
 
-status=0
+# Jobs are gone, so the daemons can stop together (each takes 1-2 s).
+pids=()
 for name in slurmd slurmctld munged; do
   pid=$(pid_of "$name")
   alive "$pid" || continue
   kill -TERM "$pid"
-  for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
-  if alive "$pid"; then
-    echo "stop.sh: $name ($pid) did not stop on SIGTERM; SIGKILL" >&2
-    kill -KILL "$pid"
-    sleep 0.2
-    alive "$pid" && { echo "stop.sh: $name ($pid) still alive" >&2; status=1; }
-  fi
+  pids+=("$name:$pid")
+done
+for _ in $(seq 100); do
+  left=0
+  for np in "${pids[@]}"; do alive "${np#*:}" && left=1; done
+  [ "$left" = 0 ] && break
+  sleep 0.1
+done
+status=0
+for np in "${pids[@]}"; do
+  name=${np%%:*} pid=${np#*:}
+  alive "$pid" || continue
+  echo "stop.sh: $name ($pid) did not stop on SIGTERM in 10 s; SIGKILL" >&2
+  kill -KILL "$pid"
+  sleep 0.2
+  alive "$pid" && { echo "stop.sh: $name ($pid) still alive" >&2; status=1; }
 done
 [ "$status" = 0 ] && rm -f "$STATE/pids"
 exit $status
