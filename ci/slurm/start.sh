@@ -85,7 +85,7 @@ if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
 else
   install -d -o munge -g munge -m 0755 /run/munge
   nohup setpriv --reuid=munge --regid=munge --init-groups \
-    munged --foreground > "$STATE/munged.out" 2>&1 &
+    munged --foreground --force > "$STATE/munged.out" 2>&1 &
   record munged $!
   for _ in $(seq 100); do
     munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break

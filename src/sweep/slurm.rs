@@ -894,7 +894,7 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
         });
         state.save(&out)?;
         say(&format!(
-            "submitted job {id}: array tasks {} of {array_size} ({} of {runs} runs to do); script {}, logs {}",
+            "submitted job {id}: array tasks {} of {array_size} ({} of {runs} runs not done yet); script {}, logs {}",
             format_indices(&missing),
             runs - before.runs().0,
             script.display(),
