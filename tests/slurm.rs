@@ -342,3 +342,38 @@ fn status_of_a_plain_directory_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Needs no cluster: a fake `sbatch` that accepts the job and a fake
+/// `squeue` that says both tasks completed, while nothing appears in the
+/// output directory — as when `--out` is node-local on a real cluster.
+#[test]
+fn a_shard_that_wrote_nothing_points_at_an_unshared_filesystem() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for (name, body) in [
+        ("sbatch", "echo 42\n"),
+        ("squeue", "printf '42|0|COMPLETED\\n42|1|COMPLETED\\n'\n"),
+    ] {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let o = slurm_sweep(&out, 2, &[])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(
+        err.contains("2 of 2 tasks did not finish")
+            && err.contains(
+                "task 0 (job 42_0) ended (COMPLETED) but nothing it wrote is visible here"
+            )
+            && err.contains("not on a filesystem the compute nodes share"),
+        "{err}"
+    );
+}
