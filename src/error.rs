@@ -35,6 +35,9 @@ pub enum Error {
     /// Some runs of a sweep failed (each was reported when it failed).
     #[error("{0}")]
     Sweep(String),
+    /// Slurm: a client command is missing, refused a job, or a task failed.
+    #[error("{0}")]
+    Slurm(String),
     /// Writing results failed.
     #[error("{path}: {source}")]
     Io {

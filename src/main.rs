@@ -164,26 +164,8 @@ enum Command {
         quiet: bool,
     },
     /// Train every run of a grid file in parallel; append results to DIR/results.jsonl (resumable).
-    Sweep {
-        /// Grid file (e.g. configs/sweep-document.toml).
-        #[arg(long)]
-        grid: PathBuf,
-        /// Parallel trainings, each single-threaded (default: number of cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Run only shard I of N (0-based), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.
-        #[arg(long)]
-        shard: Option<String>,
-        /// Output directory (default sweeps/<grid file stem>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Dataset directory (else $FSNN_DATA, ./data/<dataset>, ../shared/data/mnist).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// No progress display or per-run lines.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    /// With --slurm: submit the grid as a Slurm job array. `fsnn sweep status DIR`: its progress.
+    Sweep(SweepArgs),
     /// Merge sweep results into a Markdown table, CSV and Pareto plots.
     Report {
         /// results.jsonl files or sweep directories (several are merged).
@@ -205,6 +187,98 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    action: Option<SweepAction>,
+    /// Grid file (e.g. configs/sweep-document.toml).
+    #[arg(long, required = true)]
+    grid: Option<PathBuf>,
+    /// Parallel trainings, each single-threaded (default: number of cores; with --slurm: $SLURM_CPUS_PER_TASK).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard I of N (0-based), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.
+    #[arg(long, conflicts_with = "slurm")]
+    shard: Option<String>,
+    /// Output directory (default sweeps/<grid file stem>); with --slurm it must be shared with the nodes.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Dataset directory (else $FSNN_DATA, ./data/<dataset>, ../shared/data/mnist).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// No progress display or per-run lines.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Submit the grid as a Slurm job array (one task per shard) and wait for it; rerun to resubmit what is missing.
+    #[arg(long)]
+    slurm: bool,
+    /// Number of array tasks = shards (default: one per run, at most 100); fixed per output directory.
+    #[arg(long, requires = "slurm", value_name = "N")]
+    array_size: Option<usize>,
+    /// Slurm partition of the tasks.
+    #[arg(long, requires = "slurm", value_name = "P")]
+    partition: Option<String>,
+    /// Time limit of each task (HH:MM:SS).
+    #[arg(long, requires = "slurm", value_name = "HH:MM:SS")]
+    time: Option<String>,
+    /// CPUs of each task (each task trains that many runs at once).
+    #[arg(long, requires = "slurm", value_name = "C")]
+    cpus_per_task: Option<usize>,
+    /// Another sbatch option for the script, e.g. --sbatch-arg=--mem=4G (repeatable).
+    #[arg(
+        long = "sbatch-arg",
+        requires = "slurm",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
+    sbatch_arg: Vec<String>,
+    /// Submit and print the job id instead of waiting.
+    #[arg(long, requires = "slurm")]
+    no_wait: bool,
+}
+
+#[derive(Subcommand)]
+enum SweepAction {
+    /// Progress of a Slurm sweep: tasks and runs done, failed tasks with their logs.
+    Status {
+        /// Output directory of `fsnn sweep --slurm`.
+        dir: PathBuf,
+    },
+}
+
+fn sweep(a: SweepArgs) -> fsnn::Result<()> {
+    if let Some(SweepAction::Status { dir }) = a.action {
+        return fsnn::sweep::slurm::status(&dir, false).map(|_| ());
+    }
+    let grid = a.grid.unwrap_or_default();
+    if a.slurm {
+        return fsnn::sweep::slurm::sweep_slurm(&fsnn::sweep::slurm::SlurmOptions {
+            grid,
+            out: a.out,
+            data: a.data,
+            jobs: a.jobs,
+            array_size: a.array_size,
+            partition: a.partition,
+            time: a.time,
+            cpus_per_task: a.cpus_per_task,
+            sbatch_args: a.sbatch_arg,
+            no_wait: a.no_wait,
+            quiet: a.quiet,
+        })
+        .map(|_| ());
+    }
+    fsnn::sweep::sweep(&fsnn::sweep::SweepOptions {
+        grid,
+        jobs: a.jobs,
+        shard: a.shard,
+        out: a.out,
+        data: a.data,
+        quiet: a.quiet,
+    })
+    .map(|_| ())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -324,22 +398,7 @@ fn main() -> ExitCode {
                 .map(|(mac_pj, ac_pj)| fsnn::config::EnergyConfig { mac_pj, ac_pj }),
             quiet,
         }),
-        Command::Sweep {
-            grid,
-            jobs,
-            shard,
-            out,
-            data,
-            quiet,
-        } => fsnn::sweep::sweep(&fsnn::sweep::SweepOptions {
-            grid,
-            jobs,
-            shard,
-            out,
-            data,
-            quiet,
-        })
-        .map(|_| ()),
+        Command::Sweep(a) => sweep(a),
         Command::Report {
             results,
             out,

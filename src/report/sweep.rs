@@ -35,19 +35,30 @@ pub struct ReportOutcome {
     pub files: Vec<PathBuf>,
 }
 
-/// Read and merge results files; a run id seen twice is kept once.
+/// Read and merge results files (a directory stands for its `results.jsonl`
+/// and its shards' `shard-I/results.jsonl`); a run id seen twice is kept once.
 pub fn read_all(inputs: &[PathBuf]) -> Result<Vec<RunRecord>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    let mut paths = Vec::new();
     for input in inputs {
-        let path = if input.is_dir() {
-            crate::sweep::results_path(input)
+        if input.is_dir() {
+            // DIR/results.jsonl and the shards of a Slurm sweep, DIR/shard-I/results.jsonl.
+            let found = crate::sweep::slurm::results_files(input);
+            if found.is_empty() {
+                return Err(Error::file(
+                    input,
+                    "no results.jsonl and no shard-*/results.jsonl in this directory",
+                ));
+            }
+            paths.extend(found);
+        } else if input.is_file() {
+            paths.push(input.clone());
         } else {
-            input.clone()
-        };
-        if !path.is_file() {
-            return Err(Error::file(&path, "no such results file"));
+            return Err(Error::file(input, "no such results file"));
         }
+    }
+    for path in paths {
         let f = results::read(&path)?;
         if f.bad_lines > 0 || f.valid_len < f.file_len {
             eprintln!(

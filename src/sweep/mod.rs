@@ -5,6 +5,7 @@
 pub mod grid;
 pub mod results;
 pub mod runner;
+pub mod slurm;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
