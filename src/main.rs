@@ -360,7 +360,7 @@ fn main() -> ExitCode {
             out,
             data,
             quiet,
-        } => fsnn::convert::convert::run(&fsnn::convert::convert::ConvertOptions {
+        } => fsnn::convert::ann::run(&fsnn::convert::ann::ConvertOptions {
             checkpoint,
             k,
             alpha,

@@ -137,6 +137,7 @@ fn bptt_reference(
     let amp = match variant {
         Variant::Fs => 1.0f32,
         Variant::HalfSpike => 0.5,
+        Variant::Relu => unreachable!("spiking variants only"),
     };
     let mut v = x;
     let mut us = Vec::with_capacity(k);
@@ -151,6 +152,7 @@ fn bptt_reference(
         let w = match variant {
             Variant::Fs => tables.d[t] as f64,
             Variant::HalfSpike => 1.0,
+            Variant::Relu => unreachable!("spiking variants only"),
         };
         let h = tables.h[t] as f64;
         let s = sur.eval(us[t]) as f64 * amp as f64;
@@ -296,6 +298,7 @@ proptest! {
                     want += match variant {
                         Variant::Fs => tables.d[t] as f64,
                         Variant::HalfSpike => 0.5,
+                        Variant::Relu => unreachable!("spiking variants only"),
                     };
                     n += 1;
                 }
@@ -442,6 +445,7 @@ fn backward_with_matches_finite_differences() {
                 let val = match variant {
                     Variant::Fs => tables.d[t],
                     Variant::HalfSpike => 0.5,
+                    Variant::Relu => unreachable!("spiking variants only"),
                 };
                 g += (val * smooth_dfire(u)) as f64;
                 v -= amp * tables.h[t] * smooth_fire(u);

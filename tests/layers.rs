@@ -397,7 +397,7 @@ fn check_network(toml_text: &str, tables: &[FsTables], seed: u64) {
     // ---- plain forward
     let scale: Vec<f32> = (0..nc)
         .map(|c| match cfg.variant {
-            Variant::Fs => 1.0,
+            Variant::Fs | Variant::Relu => 1.0,
             Variant::HalfSpike => tables[c].k() as f32,
         })
         .collect();

@@ -2,6 +2,6 @@
 //! activation function, then swap the activations of a trained ANN for FS
 //! codings.
 
-pub mod convert;
+pub mod ann;
 pub mod fit;
 pub mod fit_job;
