@@ -110,6 +110,9 @@ pub fn load(path: &Path) -> Result<(Network, Config)> {
         ));
     }
     let config = stored_config(&c, path)?;
-    let model = take_model(&mut c, &config, path)?;
+    let mut model = take_model(&mut c, &config, path)?;
+    if let Network::Fs(m) = &mut model {
+        m.rebase_learn();
+    }
     Ok((model, config))
 }

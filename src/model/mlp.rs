@@ -88,6 +88,17 @@ impl Mlp {
         }
     }
 
+    /// Restart every learnable coding's parameters from its current tables
+    /// (after loading trained tables from a model file, so that training
+    /// on continues from them).
+    pub fn rebase_learn(&mut self) {
+        for (coding, learn) in self.codings.iter().zip(&mut self.learn) {
+            if let Some(l) = learn {
+                *l = LearnableTables::new(l.mode, &coding.tables);
+            }
+        }
+    }
+
     /// Does coding `c` need the full (table-gradient or spike-penalty)
     /// backward?
     fn full_backward(&self, ws: &Workspace, c: usize) -> bool {

@@ -150,9 +150,9 @@ impl Trainer {
         }
         self.ws.reset_spikes();
         self.epoch += 1;
-        if let Some((l, what)) = self.first_non_finite_param() {
+        if let Some(what) = self.first_non_finite_param() {
             return Err(Error::Diverged(format!(
-                "layer {l} {what} has a non-finite value after epoch {}",
+                "{what} has a non-finite value after epoch {}",
                 self.epoch
             )));
         }
@@ -206,8 +206,8 @@ impl Trainer {
 
     /// Name the first layer whose parameters or membrane are not finite.
     fn locate_non_finite(&self, batch: usize) -> String {
-        if let Some((l, what)) = self.first_non_finite_param() {
-            return format!("layer {l} {what} is not finite");
+        if let Some(what) = self.first_non_finite_param() {
+            return format!("{what} is not finite");
         }
         match self.ws.first_non_finite_layer(batch) {
             Some(l) => format!("layer {l} membrane is not finite"),
@@ -215,13 +215,22 @@ impl Trainer {
         }
     }
 
-    fn first_non_finite_param(&self) -> Option<(usize, &'static str)> {
+    fn first_non_finite_param(&self) -> Option<String> {
         for (i, l) in self.model.layers().iter().enumerate() {
             if l.weight.iter().any(|v| !v.is_finite()) {
-                return Some((i + 1, "weight"));
+                return Some(format!("layer {} weight", i + 1));
             }
             if l.bias.iter().any(|v| !v.is_finite()) {
-                return Some((i + 1, "bias"));
+                return Some(format!("layer {} bias", i + 1));
+            }
+        }
+        if let crate::model::Network::Fs(m) = &self.model {
+            for (c, l) in m.learn.iter().enumerate() {
+                if let Some(l) = l
+                    && l.raw.iter().any(|v| !v.is_finite())
+                {
+                    return Some(format!("the FS tables of coding {c}"));
+                }
             }
         }
         None
