@@ -70,6 +70,8 @@ fn reference_config() -> Config {
             tables: vec![],
             neuron: Default::default(),
             lif: None,
+            arch: vec![],
+            input_side: 0,
         },
         train: TrainConfig::default(),
         cost: None,

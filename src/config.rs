@@ -174,8 +174,19 @@ pub struct TableConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Layer widths, input first, e.g. `[121, 64, 124, 64, 124, 10]`.
+    /// Layer widths, input first, e.g. `[121, 64, 124, 64, 124, 10]`
+    /// (empty for a CNN given by `arch`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<usize>,
+    /// Layer list of a convolutional network, e.g. `["fs", "conv 32 3x3
+    /// pad 1", "fs", "avgpool 2", ..., "fc 10"]` (see `model::arch`);
+    /// replaces `layers`. `k`/`alpha` give (K, α) of each `fs` in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arch: Vec<String>,
+    /// Side of the input images (set from `data.resize` by
+    /// `Network::build`; not part of the file).
+    #[serde(skip)]
+    pub input_side: usize,
     /// `"fs"` (default) or `"lif"`.
     #[serde(default, skip_serializing_if = "is_fs")]
     pub neuron: NeuronKind,
@@ -240,6 +251,17 @@ pub struct TrainConfig {
     /// epoch always gets one when N > 0.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
+    /// Threads per batch (CNN: the batch is split across them and the
+    /// gradients summed in a fixed order; other networks use 1).
+    #[serde(default = "default_threads", skip_serializing_if = "is_one")]
+    pub threads: usize,
+}
+
+fn default_threads() -> usize {
+    1
+}
+fn is_one(v: &usize) -> bool {
+    *v == 1
 }
 
 fn default_name() -> String {
@@ -301,6 +323,7 @@ impl Default for TrainConfig {
             lr_gamma: default_gamma(),
             eval_batch_size: default_eval_batch(),
             checkpoint_every: default_checkpoint_every(),
+            threads: default_threads(),
         }
     }
 }
@@ -345,6 +368,14 @@ impl Config {
     /// Number of FS codings (every layer but the output; for LIF, the
     /// FS input coding only).
     pub fn num_codings(&self) -> usize {
+        if !self.model.arch.is_empty() {
+            return self
+                .model
+                .arch
+                .iter()
+                .filter(|a| a.split_whitespace().eq(["fs"]))
+                .count();
+        }
         match self.model.neuron {
             NeuronKind::Fs => self.model.layers.len().saturating_sub(1),
             NeuronKind::Lif => match self.model.lif_config().encoding {
@@ -357,7 +388,9 @@ impl Config {
     /// Check every value; the error names the key.
     pub fn validate(&self) -> Result<()> {
         let m = &self.model;
-        if m.layers.len() < 2 {
+        if !m.arch.is_empty() {
+            self.validate_arch()?;
+        } else if m.layers.len() < 2 {
             return Err(Error::config(
                 "model.layers",
                 "needs at least an input and an output width",
@@ -462,7 +495,7 @@ impl Config {
             ));
         }
         let inputs = d.resize * d.resize;
-        if m.layers[0] != inputs {
+        if m.arch.is_empty() && m.layers[0] != inputs {
             return Err(Error::config(
                 "model.layers[0]",
                 format!(
@@ -472,7 +505,7 @@ impl Config {
             ));
         }
         let classes = d.dataset.num_classes();
-        if m.layers[m.layers.len() - 1] != classes {
+        if m.arch.is_empty() && m.layers[m.layers.len() - 1] != classes {
             return Err(Error::config(
                 format!("model.layers[{}]", m.layers.len() - 1),
                 format!(
@@ -495,6 +528,9 @@ impl Config {
         if t.batch_size == 0 {
             return Err(Error::config("train.batch_size", "must be > 0"));
         }
+        if t.threads == 0 || t.threads > 64 {
+            return Err(Error::config("train.threads", "must be in 1..=64"));
+        }
         if t.eval_batch_size == 0 {
             return Err(Error::config("train.eval_batch_size", "must be > 0"));
         }
@@ -515,6 +551,31 @@ impl Config {
                 "must be non-empty and use only letters, digits, '-', '_' and '.'",
             ));
         }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks of a CNN given by `model.arch` (shapes against the data).
+    fn validate_arch(&self) -> Result<()> {
+        let m = &self.model;
+        if !m.layers.is_empty() {
+            return Err(Error::config(
+                "model.layers",
+                "must be left out when model.arch gives the network",
+            ));
+        }
+        if m.neuron != NeuronKind::Fs {
+            return Err(Error::config("model.neuron", "model.arch needs \"fs\""));
+        }
+        if m.variant != Variant::Fs {
+            return Err(Error::config(
+                "model.variant",
+                "model.arch supports the faithful \"fs\" neuron only",
+            ));
+        }
+        let side = self.data.resize.clamp(1, 28);
+        crate::model::arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
         Ok(())
     }
 }
