@@ -125,6 +125,13 @@ pub fn im2col(g: &ConvGeom, x: &[f32], n: usize, cols: &mut [f32]) {
                         continue;
                     };
                     let xrow = &ximg[y * g.w * c..(y + 1) * g.w * c];
+                    if c == 1 {
+                        // one channel: a plain loop, not a memcpy per value
+                        for (kx, d) in dst.iter_mut().enumerate() {
+                            *d = g.src(ox, kx, g.w).map_or(0.0, |xx| xrow[xx]);
+                        }
+                        continue;
+                    }
                     for kx in 0..g.k {
                         let d = &mut dst[kx * c..(kx + 1) * c];
                         match g.src(ox, kx, g.w) {
