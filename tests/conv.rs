@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Convolution and pooling against finite differences (stride 2 and
 //! padding included), the whole CNN backward (1 and 2 threads) against
 //! finite differences, SOP counting at borders by hand, and determinism of

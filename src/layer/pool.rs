@@ -91,7 +91,7 @@ fn for_each_window(g: &PoolGeom, n: usize, mut f: impl FnMut(usize, usize, usize
 pub fn avg_backward(g: &PoolGeom, gy: &[f32], n: usize, gx: &mut [f32]) {
     let inv = 1.0 / (g.s * g.s) as f32;
     let c = g.c;
-    if g.h % g.s != 0 || g.w % g.s != 0 {
+    if !g.h.is_multiple_of(g.s) || !g.w.is_multiple_of(g.s) {
         gx[..n * g.in_len()].fill(0.0);
     }
     for_each_window(g, n, |i, o, len| {
