@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::bench_cnn::CnnBench;
 use crate::config::Config;
 use crate::data::{Dataset, DatasetKind, Split, find_data_dir, load_split};
 use crate::error::Result;
@@ -44,6 +45,10 @@ pub struct BenchReport {
     pub fs_fused_elems_per_s: f64,
     /// Same work by a plain scalar loop, elements per second.
     pub fs_plain_elems_per_s: f64,
+    /// The CNN of `configs/mnist-cnn-fs-stbp.toml` (28×28 input).
+    pub cnn: CnnBench,
+    /// CNN epoch (1 thread) ÷ the MLP epoch.
+    pub cnn_vs_mlp: f64,
 }
 
 fn best_of<F: FnMut()>(reps: usize, mut f: F) -> f64 {
@@ -174,7 +179,7 @@ fn fs_plain(c: &FsCoding, x: &[f32], g: &[f32], out: &mut [f32], gx: &mut [f32])
 }
 
 /// Run the benchmark and print a table; optionally write JSON.
-pub fn run(epochs: usize, json: Option<&Path>) -> Result<()> {
+pub fn run(epochs: usize, cnn_images: usize, json: Option<&Path>) -> Result<()> {
     let epochs = epochs.max(1);
     let (data, origin) = bench_data();
     let cfg = reference_config();
@@ -208,6 +213,7 @@ pub fn run(epochs: usize, json: Option<&Path>) -> Result<()> {
         coding.backward(&x, &g, &mut gx);
     });
     let plain = best_of(5, || fs_plain(&coding, &x, &g, &mut out, &mut gx));
+    let (cnn, cnn_origin) = crate::bench_cnn::run(cnn_images, epochs)?;
 
     let r = BenchReport {
         data: origin,
@@ -222,6 +228,8 @@ pub fn run(epochs: usize, json: Option<&Path>) -> Result<()> {
         lif_vs_fs: lif_epoch_seconds / epoch_seconds,
         fs_fused_elems_per_s: m as f64 / fused,
         fs_plain_elems_per_s: m as f64 / plain,
+        cnn_vs_mlp: cnn.epoch_seconds_1t / epoch_seconds,
+        cnn,
     };
     println!("reference MLP 121-64-124-64-124-10, K=[4,3,3,3,2], batch 100, 1 thread");
     println!("  epoch (60000 images)        {:>8.4} s", r.epoch_seconds);
@@ -248,6 +256,23 @@ pub fn run(epochs: usize, json: Option<&Path>) -> Result<()> {
         r.fs_fused_elems_per_s / r.fs_plain_elems_per_s,
         r.fs_fused_elems_per_s / 1e6,
         r.fs_plain_elems_per_s / 1e6
+    );
+    println!(
+        "CNN 28x28 conv32-pool-conv32-pool-fc128-fc10, K=[4,4,4,3], batch 100 ({} images of {cnn_origin}, scaled to 60000)",
+        r.cnn.images
+    );
+    println!(
+        "  epoch, 1 thread             {:>8.3} s  ({:.1}x the MLP epoch)",
+        r.cnn.epoch_seconds_1t, r.cnn_vs_mlp
+    );
+    println!(
+        "  epoch, 2 threads            {:>8.3} s  ({:.2}x faster)",
+        r.cnn.epoch_seconds_2t, r.cnn.speedup_2t
+    );
+    println!(
+        "  its GEMMs alone (1 thread)  {:>8.3} s  ({:.0}% of the 1-thread epoch)",
+        r.cnn.gemm_only_seconds,
+        100.0 * r.cnn.gemm_share
     );
     if let Some(p) = json {
         write_json(p, &r)?;

@@ -8,6 +8,7 @@
 //! single-threaded, bit-reproducible training.
 
 pub mod bench;
+pub mod bench_cnn;
 pub mod checkpoint;
 pub mod compare;
 pub mod config;

@@ -183,6 +183,9 @@ enum Command {
         /// Training epochs to time (the best one is reported).
         #[arg(long, default_value_t = 3)]
         epochs: usize,
+        /// Training images the CNN epoch is timed on (scaled to 60 000).
+        #[arg(long, default_value_t = 6000)]
+        cnn_images: usize,
         /// Write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -409,7 +412,11 @@ fn main() -> ExitCode {
             quiet,
         })
         .map(|_| ()),
-        Command::Bench { epochs, json } => fsnn::bench::run(epochs, json.as_deref()),
+        Command::Bench {
+            epochs,
+            cnn_images,
+            json,
+        } => fsnn::bench::run(epochs, cnn_images, json.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

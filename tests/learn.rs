@@ -804,7 +804,7 @@ fn sans_timing(mut s: Summary) -> Summary {
 fn mlp_of(t: &Trainer) -> &Mlp {
     match &t.model {
         Network::Fs(m) => m,
-        Network::Lif(_) => panic!("not an FS network"),
+        _ => panic!("not an FS MLP"),
     }
 }
 

@@ -29,6 +29,7 @@ const FORMAT: &str = "fsnn-mlp-1";
 fn codings(model: &Network) -> &[crate::neuron::FsCoding] {
     match model {
         Network::Fs(m) => &m.codings,
+        Network::Cnn(m) => &m.codings,
         Network::Lif(_) => &[],
     }
 }
@@ -55,7 +56,7 @@ pub(crate) fn put_model(c: &mut Container, model: &Network) {
 
 /// Build the model of `config` and fill it from `c`.
 pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Result<Network> {
-    let mut model = Network::from_config(&config.model, config.seed);
+    let mut model = Network::build(config);
     for (l, layer) in model.layers_mut().iter_mut().enumerate() {
         let (o, i) = (layer.outputs(), layer.inputs());
         let w = c.take(&format!("layers.{l}.weight"), &[o, i], path)?;
@@ -65,6 +66,7 @@ pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Res
     }
     let codings: &mut [crate::neuron::FsCoding] = match &mut model {
         Network::Fs(m) => &mut m.codings,
+        Network::Cnn(m) => &mut m.codings,
         Network::Lif(_) => &mut [],
     };
     for (i, coding) in codings.iter_mut().enumerate() {

@@ -174,8 +174,19 @@ pub struct TableConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Layer widths, input first, e.g. `[121, 64, 124, 64, 124, 10]`.
+    /// Layer widths, input first, e.g. `[121, 64, 124, 64, 124, 10]`
+    /// (empty for a CNN given by `arch`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<usize>,
+    /// Layer list of a convolutional network, e.g. `["fs", "conv 32 3x3
+    /// pad 1", "fs", "avgpool 2", ..., "fc 10"]` (see `model::arch`);
+    /// replaces `layers`. `k`/`alpha` give (K, α) of each `fs` in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arch: Vec<String>,
+    /// Side of the input images (set from `data.resize` by
+    /// `Network::build`; not part of the file).
+    #[serde(skip)]
+    pub input_side: usize,
     /// `"fs"` (default) or `"lif"`.
     #[serde(default, skip_serializing_if = "is_fs")]
     pub neuron: NeuronKind,
@@ -286,6 +297,17 @@ pub struct TrainConfig {
     /// epoch always gets one when N > 0.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
+    /// Threads per batch (CNN: the batch is split across them and the
+    /// gradients summed in a fixed order; other networks use 1).
+    #[serde(default = "default_threads", skip_serializing_if = "is_one")]
+    pub threads: usize,
+}
+
+fn default_threads() -> usize {
+    1
+}
+fn is_one(v: &usize) -> bool {
+    *v == 1
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -354,6 +376,7 @@ impl Default for TrainConfig {
             spike_weights: Vec::new(),
             spike_target: None,
             checkpoint_every: default_checkpoint_every(),
+            threads: default_threads(),
         }
     }
 }
@@ -398,6 +421,14 @@ impl Config {
     /// Number of FS codings (every layer but the output; for LIF, the
     /// FS input coding only).
     pub fn num_codings(&self) -> usize {
+        if !self.model.arch.is_empty() {
+            return self
+                .model
+                .arch
+                .iter()
+                .filter(|a| a.split_whitespace().eq(["fs"]))
+                .count();
+        }
         match self.model.neuron {
             NeuronKind::Fs => self.model.layers.len().saturating_sub(1),
             NeuronKind::Lif => match self.model.lif_config().encoding {

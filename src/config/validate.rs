@@ -14,7 +14,9 @@ impl Config {
     /// Check every value; the error names the key.
     pub fn validate(&self) -> Result<()> {
         let m = &self.model;
-        if m.layers.len() < 2 {
+        if !m.arch.is_empty() {
+            self.validate_arch()?;
+        } else if m.layers.len() < 2 {
             return Err(Error::config(
                 "model.layers",
                 "needs at least an input and an output width",
@@ -153,7 +155,7 @@ impl Config {
             ));
         }
         let inputs = d.resize * d.resize;
-        if m.layers[0] != inputs {
+        if m.arch.is_empty() && m.layers[0] != inputs {
             return Err(Error::config(
                 "model.layers[0]",
                 format!(
@@ -163,7 +165,7 @@ impl Config {
             ));
         }
         let classes = d.dataset.num_classes();
-        if m.layers[m.layers.len() - 1] != classes {
+        if m.arch.is_empty() && m.layers[m.layers.len() - 1] != classes {
             return Err(Error::config(
                 format!("model.layers[{}]", m.layers.len() - 1),
                 format!(
@@ -180,6 +182,9 @@ impl Config {
             }
         }
         let t = &self.train;
+        if t.threads == 0 || t.threads > 64 {
+            return Err(Error::config("train.threads", "must be in 1..=64"));
+        }
         if t.epochs == 0 {
             return Err(Error::config("train.epochs", "must be > 0"));
         }
@@ -253,6 +258,16 @@ impl Config {
             ));
         }
         let learns = (0..n).any(|c| m.learn.mode(c) != LearnMode::Fixed);
+        if (learns || self.train.spike_penalty > 0.0) && !m.arch.is_empty() {
+            return Err(Error::config(
+                if learns {
+                    "model.learn"
+                } else {
+                    "train.spike_penalty"
+                },
+                "is implemented for MLPs (model.layers), not yet for model.arch",
+            ));
+        }
         if learns && m.variant == crate::neuron::Variant::Relu {
             return Err(Error::config(
                 "model.learn",
@@ -328,6 +343,31 @@ impl Config {
                 "is implemented for neuron = \"fs\"",
             ));
         }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks of a CNN given by `model.arch` (shapes against the data).
+    fn validate_arch(&self) -> Result<()> {
+        let m = &self.model;
+        if !m.layers.is_empty() {
+            return Err(Error::config(
+                "model.layers",
+                "must be left out when model.arch gives the network",
+            ));
+        }
+        if m.neuron != NeuronKind::Fs {
+            return Err(Error::config("model.neuron", "model.arch needs \"fs\""));
+        }
+        if m.variant != Variant::Fs {
+            return Err(Error::config(
+                "model.variant",
+                "model.arch supports the faithful \"fs\" neuron only",
+            ));
+        }
+        let side = self.data.resize.clamp(1, 28);
+        crate::model::arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
         Ok(())
     }
 }

@@ -1,7 +1,11 @@
 //! Synaptic layers with explicit forward and backward passes.
 
+pub mod conv;
 pub mod linear;
 pub mod matmul;
+pub mod pool;
 
+pub use conv::{Conv2d, ConvGeom};
 pub use linear::Linear;
 pub use matmul::matmul;
+pub use pool::PoolGeom;

@@ -93,6 +93,18 @@ impl CostReport {
             .zip(fan_out)
             .map(|(&s, &f)| s * f as f64)
             .collect();
+        Self::from_sops(sops_per_coding, snn_macs, weights, latency)
+    }
+
+    /// Costs from the SOPs per image of each coding, the MACs the SNN does
+    /// per image, the same-shape ANN's MACs per image (its weights, or its
+    /// synapses for a CNN), and (latency, pipelined interval) in steps.
+    pub fn from_sops(
+        sops_per_coding: Vec<f64>,
+        snn_macs: f64,
+        weights: usize,
+        latency: (usize, usize),
+    ) -> Self {
         let sops: f64 = sops_per_coding.iter().sum();
         let macs = weights as f64;
         CostReport {

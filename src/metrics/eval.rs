@@ -26,17 +26,27 @@ pub struct EvalResult {
     pub cost: CostReport,
 }
 
-/// Costs of `model` given the total spikes of each coding over `images`.
-pub fn cost_of(model: &Network, spikes_total: &[u64], images: usize) -> CostReport {
+/// Costs of `model` given the total spikes of each coding over `images`,
+/// and, where counted per element (CNN), the exact SOPs of each coding.
+pub fn cost_of(
+    model: &Network,
+    spikes_total: &[u64],
+    sops_total: Option<&[u64]>,
+    images: usize,
+) -> CostReport {
     let n = images.max(1) as f64;
-    let per_image: Vec<f64> = spikes_total.iter().map(|&s| s as f64 / n).collect();
-    let fan_out: Vec<usize> = (0..spikes_total.len()).map(|c| model.fan_out(c)).collect();
-    let weights: usize = model.widths().windows(2).map(|w| w[0] * w[1]).sum();
-    CostReport::new(
-        &per_image,
-        &fan_out,
+    let sops: Vec<f64> = match sops_total {
+        Some(s) => s.iter().map(|&v| v as f64 / n).collect(),
+        None => spikes_total
+            .iter()
+            .enumerate()
+            .map(|(c, &s)| s as f64 / n * model.fan_out(c))
+            .collect(),
+    };
+    CostReport::from_sops(
+        sops,
         model.snn_macs_per_image(),
-        weights,
+        model.ann_macs_per_image(),
         model.latency(),
     )
 }
@@ -76,7 +86,7 @@ pub fn evaluate(
         .map(|(c, &s)| s as f64 / (model.coding_width(c) as f64 * n))
         .collect();
     let spikes_per_image = spikes_total.iter().map(|&s| s as f64 / n).sum();
-    let cost = cost_of(model, &spikes_total, data.n);
+    let cost = cost_of(model, &spikes_total, ws.sops(), data.n);
     EvalResult {
         images: data.n,
         accuracy: 100.0 * correct as f64 / n,

@@ -2,16 +2,21 @@
 //! behind one [`Network`] interface that the trainer, evaluation,
 //! checkpoints and reports use.
 
+pub mod arch;
+pub mod cnn;
+pub mod cnn_workspace;
 pub mod learn;
 pub mod lif_mlp;
 pub mod mlp;
 pub mod workspace;
 
+pub use cnn::Cnn;
+pub use cnn_workspace::CnnWorkspace;
 pub use lif_mlp::{LifMlp, LifWorkspace};
 pub use mlp::Mlp;
 pub use workspace::Workspace;
 
-use crate::config::{Encoding, ModelConfig, NeuronKind};
+use crate::config::{Config, Encoding, ModelConfig, NeuronKind};
 use crate::layer::Linear;
 
 /// Either network.
@@ -21,6 +26,8 @@ pub enum Network {
     Fs(Mlp),
     /// Iterative LIF over T steps (science.md §5).
     Lif(LifMlp),
+    /// Convolutional FS network from a layer list.
+    Cnn(Cnn),
 }
 
 /// The buffers of either network.
@@ -31,6 +38,8 @@ pub enum NetWorkspace {
     Fs(Workspace),
     /// For [`Network::Lif`] (boxed: it holds an RNG state).
     Lif(Box<LifWorkspace>),
+    /// For [`Network::Cnn`].
+    Cnn(Box<CnnWorkspace>),
 }
 
 impl NetWorkspace {
@@ -39,6 +48,7 @@ impl NetWorkspace {
         match self {
             NetWorkspace::Fs(w) => w.capacity,
             NetWorkspace::Lif(w) => w.capacity,
+            NetWorkspace::Cnn(w) => w.capacity,
         }
     }
 
@@ -50,6 +60,7 @@ impl NetWorkspace {
                 let n = w.x.len() / w.capacity;
                 &mut w.x[..batch * n]
             }
+            NetWorkspace::Cnn(w) => w.input_mut(batch),
         }
     }
 
@@ -58,6 +69,7 @@ impl NetWorkspace {
         match self {
             NetWorkspace::Fs(w) => (&w.out, &mut w.g_out),
             NetWorkspace::Lif(w) => (&w.out, &mut w.g_out),
+            NetWorkspace::Cnn(w) => (&w.out, &mut w.g_out),
         }
     }
 
@@ -66,6 +78,7 @@ impl NetWorkspace {
         match self {
             NetWorkspace::Fs(w) => &w.out,
             NetWorkspace::Lif(w) => &w.out,
+            NetWorkspace::Cnn(w) => &w.out,
         }
     }
 
@@ -74,6 +87,17 @@ impl NetWorkspace {
         match self {
             NetWorkspace::Fs(w) => &w.spikes,
             NetWorkspace::Lif(w) => &w.spikes,
+            NetWorkspace::Cnn(w) => &w.spikes,
+        }
+    }
+
+    /// Exact synaptic operations of each coding since the last reset,
+    /// where the network counts them per element (CNN evaluation); `None`
+    /// where SOPs are spikes × a uniform fan-out.
+    pub fn sops(&self) -> Option<&[u64]> {
+        match self {
+            NetWorkspace::Cnn(w) => Some(&w.sops),
+            _ => None,
         }
     }
 
@@ -82,6 +106,7 @@ impl NetWorkspace {
         match self {
             NetWorkspace::Fs(w) => w.reset_spikes(),
             NetWorkspace::Lif(w) => w.reset_spikes(),
+            NetWorkspace::Cnn(w) => w.reset_spikes(),
         }
     }
 
@@ -96,6 +121,13 @@ impl NetWorkspace {
             NetWorkspace::Lif(w) => (0..w.u.len())
                 .find(|&l| bad(&w.u[l][..batch * (w.u[l].len() / w.capacity)]))
                 .map(|l| l + 1),
+            NetWorkspace::Cnn(w) => {
+                let p = &w.parts[0];
+                let rows = batch.div_ceil(w.parts.len());
+                (0..p.acts.len())
+                    .find(|&i| bad(&p.acts[i][..rows * (p.acts[i].len() / p.capacity.max(1))]))
+                    .map(|i| i + 1)
+            }
         }
     }
 
@@ -103,7 +135,7 @@ impl NetWorkspace {
     /// coding), for exact resume.
     pub fn encoder_position(&self) -> Option<u128> {
         match self {
-            NetWorkspace::Fs(_) => None,
+            NetWorkspace::Fs(_) | NetWorkspace::Cnn(_) => None,
             NetWorkspace::Lif(w) => Some(w.rng.get_word_pos()),
         }
     }
@@ -121,24 +153,49 @@ impl NetWorkspace {
         match self {
             NetWorkspace::Fs(w) => w.reset_spikes(),
             NetWorkspace::Lif(w) => w.restart(),
+            NetWorkspace::Cnn(w) => w.reset_spikes(),
         }
     }
 }
 
 impl Network {
     /// Build the network a validated model config asks for.
+    /// A CNN (`model.arch`) reads `model.input_side` (see
+    /// [`Network::build`]).
     pub fn from_config(cfg: &ModelConfig, seed: u64) -> Self {
+        if !cfg.arch.is_empty() {
+            let side = if cfg.input_side > 0 {
+                cfg.input_side
+            } else {
+                28
+            };
+            return Network::Cnn(Cnn::from_config(cfg, side, seed));
+        }
         match cfg.neuron {
             NeuronKind::Fs => Network::Fs(Mlp::from_config(cfg, seed)),
             NeuronKind::Lif => Network::Lif(LifMlp::from_config(cfg, seed)),
         }
     }
 
-    /// Layer widths, input first.
+    /// The network of a whole validated config: the model for its
+    /// image size, with `train.threads` threads per batch (CNN only).
+    pub fn build(cfg: &Config) -> Self {
+        let mut m = cfg.model.clone();
+        m.input_side = cfg.data.resize;
+        let mut net = Network::from_config(&m, cfg.seed);
+        if let Network::Cnn(c) = &mut net {
+            c.threads = cfg.train.threads.max(1);
+        }
+        net
+    }
+
+    /// Layer widths, input first (CNN: neurons of each coding, then the
+    /// classes).
     pub fn widths(&self) -> &[usize] {
         match self {
             Network::Fs(m) => &m.widths,
             Network::Lif(m) => &m.widths,
+            Network::Cnn(m) => &m.widths,
         }
     }
 
@@ -147,6 +204,7 @@ impl Network {
         match self {
             Network::Fs(m) => &m.layers,
             Network::Lif(m) => &m.layers,
+            Network::Cnn(m) => &m.layers,
         }
     }
 
@@ -155,6 +213,7 @@ impl Network {
         match self {
             Network::Fs(m) => &mut m.layers,
             Network::Lif(m) => &mut m.layers,
+            Network::Cnn(m) => &mut m.layers,
         }
     }
 
@@ -169,12 +228,18 @@ impl Network {
         match self {
             Network::Fs(m) => m.num_codings(),
             Network::Lif(m) => m.num_codings(),
+            Network::Cnn(m) => m.codings.len(),
         }
     }
 
     /// Name of spike counter `c`: `input`, `h1`, ..., and `out` (LIF).
     pub fn coding_name(&self, c: usize) -> String {
         match (self, c) {
+            (Network::Cnn(m), c) => match m.plan.ops.first() {
+                Some(arch::Op::Fs(_)) if c == 0 => "input".into(),
+                Some(arch::Op::Fs(_)) => format!("h{c}"),
+                _ => format!("h{}", c + 1),
+            },
             (_, 0) => "input".into(),
             (Network::Lif(m), c) if c == m.widths.len() - 1 => "out".into(),
             (_, c) => format!("h{c}"),
@@ -186,9 +251,25 @@ impl Network {
         self.widths()[c]
     }
 
-    /// Outgoing synapses per neuron of counter `c` (0 for the output).
-    pub fn fan_out(&self, c: usize) -> usize {
-        self.widths().get(c + 1).copied().unwrap_or(0)
+    /// Outgoing synapses per neuron of counter `c` (0 for the output);
+    /// for a CNN the mean over the coding's neurons (its exact SOPs are
+    /// counted per element, see [`NetWorkspace::sops`]).
+    pub fn fan_out(&self, c: usize) -> f64 {
+        match self {
+            Network::Cnn(m) => {
+                m.fan[c].iter().map(|&f| f as f64).sum::<f64>() / m.fan[c].len().max(1) as f64
+            }
+            _ => self.widths().get(c + 1).copied().unwrap_or(0) as f64,
+        }
+    }
+
+    /// Multiply-accumulates per image of the same-shape ANN: one per
+    /// weight of an MLP, one per real synapse of a CNN.
+    pub fn ann_macs_per_image(&self) -> usize {
+        match self {
+            Network::Cnn(m) => m.macs().0,
+            _ => self.widths().windows(2).map(|w| w[0] * w[1]).sum(),
+        }
     }
 
     /// Steps of counter `c`: K of an FS coding, T of a LIF layer (K₀ of
@@ -196,6 +277,7 @@ impl Network {
     pub fn coding_steps(&self, c: usize) -> usize {
         match self {
             Network::Fs(m) => m.codings[c].k(),
+            Network::Cnn(m) => m.codings[c].k(),
             Network::Lif(m) => match (&m.input_coding, c) {
                 (Some(ic), 0) => ic.k(),
                 _ => m.lif.t,
@@ -209,6 +291,7 @@ impl Network {
     pub fn snn_macs_per_image(&self) -> f64 {
         match self {
             Network::Lif(m) if m.encoding == Encoding::Analog => (m.widths[0] * m.widths[1]) as f64,
+            Network::Cnn(m) => m.macs().1 as f64,
             _ => 0.0,
         }
     }
@@ -218,8 +301,8 @@ impl Network {
     /// update in the same step).
     pub fn latency(&self) -> (usize, usize) {
         match self {
-            Network::Fs(m) => {
-                let ks = m.codings.iter().map(|c| c.k());
+            Network::Fs(Mlp { codings, .. }) | Network::Cnn(Cnn { codings, .. }) => {
+                let ks = codings.iter().map(|c| c.k());
                 (ks.clone().sum(), ks.max().unwrap_or(0))
             }
             Network::Lif(m) => (m.lif.t, m.lif.t),
@@ -231,6 +314,7 @@ impl Network {
         match self {
             Network::Fs(m) => NetWorkspace::Fs(m.workspace(capacity)),
             Network::Lif(m) => NetWorkspace::Lif(Box::new(m.workspace(capacity))),
+            Network::Cnn(m) => NetWorkspace::Cnn(Box::new(m.workspace(capacity))),
         }
     }
 
@@ -239,6 +323,7 @@ impl Network {
         match (self, ws) {
             (Network::Fs(m), NetWorkspace::Fs(w)) => m.forward(w, batch),
             (Network::Lif(m), NetWorkspace::Lif(w)) => m.forward(w, batch),
+            (Network::Cnn(m), NetWorkspace::Cnn(w)) => m.forward_impl(w, batch, false),
             _ => panic!("workspace of another network"),
         }
     }
@@ -248,6 +333,7 @@ impl Network {
         match (self, ws) {
             (Network::Fs(m), NetWorkspace::Fs(w)) => m.forward_train(w, batch),
             (Network::Lif(m), NetWorkspace::Lif(w)) => m.forward(w, batch),
+            (Network::Cnn(m), NetWorkspace::Cnn(w)) => m.forward_impl(w, batch, true),
             _ => panic!("workspace of another network"),
         }
     }
@@ -257,6 +343,7 @@ impl Network {
         match (self, ws) {
             (Network::Fs(m), NetWorkspace::Fs(w)) => m.backward(w, batch),
             (Network::Lif(m), NetWorkspace::Lif(w)) => m.backward(w, batch),
+            (Network::Cnn(m), NetWorkspace::Cnn(w)) => m.backward(w, batch),
             _ => panic!("workspace of another network"),
         }
     }

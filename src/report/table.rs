@@ -40,7 +40,7 @@ pub fn epoch_line(
 pub fn final_table(model: &Network, test: &EvalResult, best: Option<(f64, usize)>) -> String {
     let mut s = String::new();
     let steps = match model {
-        Network::Fs(_) => "  K",
+        Network::Fs(_) | Network::Cnn(_) => "  K",
         Network::Lif(_) => "  T",
     };
     s.push_str(&format!(
@@ -49,6 +49,7 @@ pub fn final_table(model: &Network, test: &EvalResult, best: Option<(f64, usize)
     for c in 0..model.num_codings() {
         let alpha = match model {
             Network::Fs(m) => format!("{}", 2.0 * m.codings[c].tables.t[0]),
+            Network::Cnn(m) => format!("{}", 2.0 * m.codings[c].tables.t[0]),
             Network::Lif(m) => match (&m.input_coding, c) {
                 (Some(ic), 0) => format!("{}", 2.0 * ic.tables.t[0]),
                 _ => "-".into(),

@@ -193,6 +193,7 @@ pub fn execute(
         train_loss: last.train_loss,
         neuron: match trainer.model {
             crate::model::Network::Fs(_) => "fs".into(),
+            crate::model::Network::Cnn(_) => "fs-cnn".into(),
             crate::model::Network::Lif(_) => "lif".into(),
         },
         coding_names: (0..trainer.model.num_codings())

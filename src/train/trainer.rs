@@ -54,7 +54,7 @@ pub struct Trainer {
 impl Trainer {
     /// A fresh run: model initialised from `config.seed`.
     pub fn new(config: Config) -> Self {
-        let model = Network::from_config(&config.model, config.seed);
+        let model = Network::build(&config);
         let opt = Adam::new(&model.param_sizes());
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(SHUFFLE_STREAM);

@@ -1,0 +1,153 @@
+//! Buffers of a [`Cnn`](super::Cnn): one [`Part`] per thread, each with
+//! its own activations, stored surrogate derivatives, im2col columns and
+//! parameter gradients, allocated once (the im2col store of a training
+//! forward on first use), so that a training step allocates nothing.
+
+use super::arch::Op;
+use super::cnn::Cnn;
+use crate::layer::conv::TILE;
+
+/// The buffers one thread works in, for up to `capacity` images.
+#[derive(Clone, Debug)]
+pub struct Part {
+    /// Images the buffers hold.
+    pub capacity: usize,
+    /// `acts[i]`: output of op `i` `[n × size]` (the last op writes the
+    /// shared output instead; its entry is empty).
+    pub acts: Vec<Vec<f32>>,
+    /// `du[i]`: ∂f̂/∂u of FS op `i` (training), else empty.
+    pub du: Vec<Vec<f32>>,
+    /// `cols[i]`: im2col columns of conv op `i`: `TILE` images, grown to
+    /// `capacity` images by the first training forward.
+    pub cols: Vec<Vec<f32>>,
+    /// `arg[i]`: argmax of max-pool op `i`.
+    pub arg: Vec<Vec<u32>>,
+    /// Gradient ping-pong buffers (largest activation).
+    pub g: [Vec<f32>; 2],
+    /// Column gradient of one tile of images (largest conv).
+    pub gcols: Vec<f32>,
+    /// Parameter gradients of this part, in `for_each_param` order.
+    pub grads: Vec<Vec<f32>>,
+    /// Spikes of each coding since the last reset.
+    pub spikes: Vec<u64>,
+    /// Synaptic operations of each coding since the last reset.
+    pub sops: Vec<u64>,
+}
+
+/// Buffers of one forward/backward pass of up to `capacity` images, split
+/// into `parts.len()` row ranges (one per thread).
+#[derive(Clone, Debug)]
+pub struct CnnWorkspace {
+    /// Images the buffers hold.
+    pub capacity: usize,
+    /// Pixels `[capacity × side²]`.
+    pub input: Vec<f32>,
+    /// Class scores `[capacity × classes]`.
+    pub out: Vec<f32>,
+    /// ∂loss/∂out.
+    pub g_out: Vec<f32>,
+    /// Spikes of each coding since the last reset (summed over parts).
+    pub spikes: Vec<u64>,
+    /// Synaptic operations of each coding since the last reset.
+    pub sops: Vec<u64>,
+    /// Per-thread buffers.
+    pub parts: Vec<Part>,
+    /// Rows the last training forward covered (0 after an evaluation).
+    pub train_rows: usize,
+}
+
+impl CnnWorkspace {
+    /// Buffers for `model` and batches of up to `capacity` images.
+    pub fn new(model: &Cnn, capacity: usize) -> Self {
+        let threads = model.threads.max(1);
+        let per = capacity.div_ceil(threads);
+        let sizes = model.sizes();
+        let nops = model.plan.ops.len();
+        let maxact = sizes.iter().copied().max().unwrap_or(0);
+        let maxcols = model
+            .plan
+            .ops
+            .iter()
+            .map(|o| match o {
+                Op::Conv { geom, .. } => geom.cols_len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let n = model.codings.len();
+        let part = Part {
+            capacity: per,
+            acts: (0..nops)
+                .map(|i| {
+                    if i + 1 < nops {
+                        vec![0.0; per * sizes[i + 1]]
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+            du: (0..nops)
+                .map(|i| match model.plan.ops[i] {
+                    Op::Fs(_) if i > 0 => vec![0.0; per * sizes[i]],
+                    _ => Vec::new(),
+                })
+                .collect(),
+            cols: (0..nops)
+                .map(|i| match model.plan.ops[i] {
+                    Op::Conv { geom, .. } => vec![0.0; per.min(TILE) * geom.cols_len()],
+                    _ => Vec::new(),
+                })
+                .collect(),
+            arg: (0..nops)
+                .map(|i| match model.plan.ops[i] {
+                    Op::MaxPool(g) => vec![0; per * g.out_len()],
+                    _ => Vec::new(),
+                })
+                .collect(),
+            g: [vec![0.0; per * maxact], vec![0.0; per * maxact]],
+            gcols: vec![0.0; per.min(TILE) * maxcols],
+            grads: model
+                .layers
+                .iter()
+                .flat_map(|l| [vec![0.0; l.weight.len()], vec![0.0; l.bias.len()]])
+                .collect(),
+            spikes: vec![0; n],
+            sops: vec![0; n],
+        };
+        CnnWorkspace {
+            capacity,
+            input: vec![0.0; capacity * sizes[0]],
+            out: vec![0.0; capacity * model.classes()],
+            g_out: vec![0.0; capacity * model.classes()],
+            spikes: vec![0; n],
+            sops: vec![0; n],
+            parts: vec![part; threads],
+            train_rows: 0,
+        }
+    }
+
+    /// Row ranges of the parts for a batch of `batch` images: part `t`
+    /// gets `[t·⌈b/T⌉, (t+1)·⌈b/T⌉) ∩ [0, b)`.
+    pub fn split(&self, batch: usize) -> Vec<(usize, usize)> {
+        let per = batch.div_ceil(self.parts.len()).max(1);
+        (0..self.parts.len())
+            .map(|t| ((t * per).min(batch), ((t + 1) * per).min(batch)))
+            .collect()
+    }
+
+    /// Input buffer for `batch` rows.
+    pub fn input_mut(&mut self, batch: usize) -> &mut [f32] {
+        let w = self.input.len() / self.capacity;
+        &mut self.input[..batch * w]
+    }
+
+    /// Zero the spike and SOP counters.
+    pub fn reset_spikes(&mut self) {
+        self.spikes.fill(0);
+        self.sops.fill(0);
+        for p in &mut self.parts {
+            p.spikes.fill(0);
+            p.sops.fill(0);
+        }
+    }
+}
