@@ -1,5 +1,6 @@
 //! `fsnn fit`: run a fit, print the result, write `fit.json`,
-//! `tables.toml` (ready to paste into a config) and `curve.csv`.
+//! `tables.toml` (ready to paste into a config), `curve.csv` and a plot of
+//! the fitted curve against its target (`fit.png`, `fit.svg`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -137,6 +138,9 @@ pub fn run(opts: &FitOptions, out: Option<&Path>, quiet: bool) -> Result<FitResu
         write_json(&out.join("fit.json"), &r)?;
         atomic_write(&out.join("tables.toml"), tables_toml(&r).as_bytes())?;
         atomic_write(&out.join("curve.csv"), curve_csv(&r).as_bytes())?;
+        if let Err(e) = super::fit_plot::plot(&r, out) {
+            eprintln!("warning: fit.png/fit.svg skipped: {e}");
+        }
         if !quiet {
             println!("results in {}", out.display());
         }

@@ -5,3 +5,4 @@
 pub mod ann;
 pub mod fit;
 pub mod fit_job;
+pub mod fit_plot;
