@@ -75,6 +75,7 @@ impl Container {
 
     /// Parse and verify bytes read from `path` (named in every error).
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        check_offsets(bytes).map_err(|m| Error::file(path, m))?;
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(bytes)
@@ -153,6 +154,40 @@ impl Container {
         }
         Ok(d)
     }
+}
+
+/// Check the header's tensor offsets against the file's length with
+/// checked arithmetic, before the safetensors parser adds them up (it can
+/// overflow on hostile offsets).
+fn check_offsets(bytes: &[u8]) -> std::result::Result<(), String> {
+    let bad = |m: &str| format!("not a valid safetensors file: {m}");
+    if bytes.len() < 8 {
+        return Err(bad("shorter than its 8-byte header length"));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let data_len = (bytes.len() as u64 - 8)
+        .checked_sub(n)
+        .ok_or_else(|| bad("header length beyond the end of the file"))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n as usize]).map_err(|_| bad("header is not JSON"))?;
+    let obj = header
+        .as_object()
+        .ok_or_else(|| bad("header is not a JSON object"))?;
+    for (name, t) in obj {
+        if name == "__metadata__" {
+            continue;
+        }
+        let off = t
+            .get("data_offsets")
+            .and_then(|v| v.as_array())
+            .filter(|a| a.len() == 2)
+            .and_then(|a| Some((a[0].as_u64()?, a[1].as_u64()?)))
+            .ok_or_else(|| bad(&format!("tensor {name} has no valid data_offsets")))?;
+        if off.0 > off.1 || off.1 > data_len {
+            return Err(bad(&format!("tensor {name} lies outside the data")));
+        }
+    }
+    Ok(())
 }
 
 /// Rewrite the JSON header with its keys sorted (the serializer writes

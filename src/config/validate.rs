@@ -367,7 +367,28 @@ impl Config {
             ));
         }
         let side = self.data.resize.clamp(1, 28);
-        crate::model::arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
+        let plan = crate::model::arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
+        if plan.weights() > MAX_WEIGHTS {
+            return Err(Error::config(
+                "model.arch",
+                format!(
+                    "{} weights are above the limit of {MAX_WEIGHTS}",
+                    plan.weights()
+                ),
+            ));
+        }
+        let per = plan.per_image_buffer();
+        for (key, b) in [
+            ("train.batch_size", self.train.batch_size),
+            ("train.eval_batch_size", self.train.eval_batch_size),
+        ] {
+            if b.saturating_mul(per) > MAX_BUFFER {
+                return Err(Error::config(
+                    key,
+                    format!("{b} images × {per} values is above the buffer limit of {MAX_BUFFER}"),
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -49,10 +49,57 @@ pub struct Plan {
     pub shapes: Vec<Shape>,
 }
 
+/// Largest channel count, fc width, kernel, stride or padding accepted
+/// (keeps every shape product far from overflow; the size limits on the
+/// whole network are checked by the config).
+pub const MAX_DIM: usize = 1 << 16;
+
 fn num(tok: Option<&str>, key: &str, what: &str) -> Result<usize> {
     tok.and_then(|t| t.parse::<usize>().ok())
-        .filter(|&v| v > 0)
-        .ok_or_else(|| Error::config(key, format!("{what} must be a positive integer")))
+        .filter(|&v| v > 0 && v <= MAX_DIM)
+        .ok_or_else(|| Error::config(key, format!("{what} must be an integer in 1..={MAX_DIM}")))
+}
+
+/// `C·H·W`, or an error if it is absurdly large.
+fn features(c: usize, h: usize, w: usize, key: &str) -> Result<usize> {
+    c.checked_mul(h)
+        .and_then(|v| v.checked_mul(w))
+        .filter(|&v| v <= 1 << 28)
+        .ok_or_else(|| Error::config(key, format!("a {c}×{h}×{w} map is too large to flatten")))
+}
+
+impl Plan {
+    /// Weights of all synaptic layers (saturating).
+    pub fn weights(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Conv { geom: g, .. } => {
+                    g.c_out.saturating_mul(g.k * g.k).saturating_mul(g.c_in)
+                }
+                Op::Fc {
+                    inputs, outputs, ..
+                } => inputs.saturating_mul(*outputs),
+                _ => 0,
+            })
+            .fold(0usize, |a, b| a.saturating_add(b))
+    }
+
+    /// Largest buffer one image needs: a map, or a convolution's im2col
+    /// columns (saturating).
+    pub fn per_image_buffer(&self) -> usize {
+        let maps = self
+            .shapes
+            .iter()
+            .map(|&(c, h, w)| c.saturating_mul(h).saturating_mul(w));
+        let cols = self.ops.iter().map(|op| match op {
+            Op::Conv { geom: g, .. } => (g.ho() * g.wo())
+                .saturating_mul(g.k * g.k)
+                .saturating_mul(g.c_in),
+            _ => 0,
+        });
+        maps.chain(cols).max().unwrap_or(0)
+    }
 }
 
 /// Parse and check `arch` for `side × side` single-channel images and
@@ -83,7 +130,7 @@ pub fn plan(arch: &[String], side: usize, classes: Option<usize>) -> Result<Plan
             }
             Some("flatten") if toks.len() == 1 => {
                 flat = true;
-                shape = (c * h * w, 1, 1);
+                shape = (features(c, h, w, &key)?, 1, 1);
                 continue;
             }
             Some("conv") => {
@@ -94,7 +141,7 @@ pub fn plan(arch: &[String], side: usize, classes: Option<usize>) -> Result<Plan
                     .and_then(|t| t.split_once('x'))
                     .filter(|(a, b)| a == b)
                     .and_then(|(a, _)| a.parse::<usize>().ok())
-                    .filter(|&k| k > 0)
+                    .filter(|&k| k > 0 && k <= MAX_DIM)
                     .ok_or_else(|| Error::config(&key, "conv needs a square kernel like 3x3"))?;
                 let (mut stride, mut pad) = (1, 0);
                 let mut rest = toks[3..].chunks(2);
@@ -102,8 +149,11 @@ pub fn plan(arch: &[String], side: usize, classes: Option<usize>) -> Result<Plan
                     match pair {
                         ["stride", v] => stride = num(Some(v), &key, "stride")?,
                         ["pad", v] => {
-                            pad = v.parse().map_err(|_| {
-                                Error::config(&key, "pad must be a non-negative integer")
+                            pad = v.parse().ok().filter(|&p| p <= MAX_DIM).ok_or_else(|| {
+                                Error::config(
+                                    &key,
+                                    format!("pad must be an integer in 0..={MAX_DIM}"),
+                                )
                             })?
                         }
                         _ => {
@@ -159,7 +209,7 @@ pub fn plan(arch: &[String], side: usize, classes: Option<usize>) -> Result<Plan
                 layers += 1;
                 Op::Fc {
                     layer: layers - 1,
-                    inputs: c * h * w,
+                    inputs: features(c, h, w, &key)?,
                     outputs: out,
                 }
             }
