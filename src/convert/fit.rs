@@ -116,6 +116,33 @@ pub struct FitResult {
     pub range: (f32, f32),
 }
 
+impl FitResult {
+    /// The fitted neuron.
+    pub fn coding(&self) -> FsCoding {
+        FsCoding::new(
+            FsTables {
+                t: self.t.clone(),
+                h: self.h.clone(),
+                d: self.d.clone(),
+            },
+            Variant::Fs,
+            Surrogate::default(),
+        )
+    }
+
+    /// `n` points of the fitted range: (x, target f(x), f̂(x), spikes).
+    pub fn curve(&self, n: usize) -> Vec<(f32, f64, f32, u32)> {
+        let c = self.coding();
+        let xs = grid(self.range, n);
+        let mut out = vec![0.0f32; xs.len()];
+        c.forward(&xs, &mut out);
+        xs.iter()
+            .zip(&out)
+            .map(|(&x, &o)| (x, self.activation.eval(x as f64), o, c.spikes_of(x)))
+            .collect()
+    }
+}
+
 fn grid(range: (f32, f32), n: usize) -> Vec<f32> {
     let (a, b) = range;
     (0..n)

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use super::fit::{FitOptions, FitResult, fit};
 use crate::error::{Error, Result};
-use crate::neuron::{FsCoding, FsTables, Variant};
 use crate::report::output::{atomic_write, write_json};
 
 /// Check the options; the error names the flag.
@@ -63,30 +62,9 @@ pub fn tables_toml(r: &FitResult) -> String {
 
 /// The fitted curve against its target on 2001 points of the range.
 pub fn curve_csv(r: &FitResult) -> String {
-    let c = FsCoding::new(
-        FsTables {
-            t: r.t.clone(),
-            h: r.h.clone(),
-            d: r.d.clone(),
-        },
-        Variant::Fs,
-        Default::default(),
-    );
-    let n = 2001;
-    let (a, b) = r.range;
-    let xs: Vec<f32> = (0..n)
-        .map(|i| a + (b - a) * i as f32 / (n - 1) as f32)
-        .collect();
-    let mut out = vec![0.0f32; n];
-    c.forward(&xs, &mut out);
     let mut s = String::from("x,target,fs_output,spikes\n");
-    for (&x, &o) in xs.iter().zip(&out) {
-        let _ = writeln!(
-            s,
-            "{x},{},{o},{}",
-            r.activation.eval(x as f64),
-            c.spikes_of(x)
-        );
+    for (x, target, o, spikes) in r.curve(2001) {
+        let _ = writeln!(s, "{x},{target},{o},{spikes}");
     }
     s
 }

@@ -7,32 +7,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::fit::FitResult;
-use crate::neuron::{FsCoding, FsTables, Variant};
 use crate::report::font::{FAMILY, ensure_font};
 use crate::report::output::atomic_write;
 
 const SIZE: (u32, u32) = (1000, 650);
 
 fn curve(r: &FitResult) -> Vec<(f64, f64, f64)> {
-    let c = FsCoding::new(
-        FsTables {
-            t: r.t.clone(),
-            h: r.h.clone(),
-            d: r.d.clone(),
-        },
-        Variant::Fs,
-        Default::default(),
-    );
-    let n = 2001;
-    let (a, b) = r.range;
-    let xs: Vec<f32> = (0..n)
-        .map(|i| a + (b - a) * i as f32 / (n - 1) as f32)
-        .collect();
-    let mut out = vec![0.0f32; n];
-    c.forward(&xs, &mut out);
-    xs.iter()
-        .zip(&out)
-        .map(|(&x, &o)| (x as f64, r.activation.eval(x as f64), o as f64))
+    r.curve(2001)
+        .into_iter()
+        .map(|(x, target, o, _)| (x as f64, target, o as f64))
         .collect()
 }
 
