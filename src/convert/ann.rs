@@ -129,7 +129,7 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
         let progress = fresh_progress(&trainer.model);
         let dir = o.out.join("finetune");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let mut lines = Lines { quiet: o.quiet };
+        let mut lines = Lines;
         let obs: &mut dyn Observer = if o.quiet { &mut Silent } else { &mut lines };
         let (_, _, last) = execute(
             &ft,
@@ -154,18 +154,15 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     Ok(report)
 }
 
-struct Lines {
-    quiet: bool,
-}
+/// One line per fine-tuning epoch.
+struct Lines;
 
 impl Observer for Lines {
     fn epoch(&mut self, s: &EpochStats) {
-        if !self.quiet {
-            println!(
-                "fine-tune epoch {:>3}  loss {:.5}  test {:6.2}%  spikes/image {:.1}",
-                s.epoch, s.train_loss, s.test.accuracy, s.test.spikes_per_image
-            );
-        }
+        println!(
+            "fine-tune epoch {:>3}  loss {:.5}  test {:6.2}%  spikes/image {:.1}",
+            s.epoch, s.train_loss, s.test.accuracy, s.test.spikes_per_image
+        );
     }
 }
 
