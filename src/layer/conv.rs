@@ -222,11 +222,46 @@ impl Conv2d<'_> {
         }
     }
 
+    /// Parameter gradients of `n` images after [`Conv2d::forward`] left
+    /// their columns in `cols`: `gw = gyᵀ·cols`, `gb = Σ_rows gy`.
+    pub fn grad_params(&self, cols: &[f32], gy: &[f32], n: usize, gw: &mut [f32], gb: &mut [f32]) {
+        let g = &self.geom;
+        let (m, p, o) = (n * g.ho() * g.wo(), g.patch(), g.c_out);
+        let gy = &gy[..m * o];
+        matmul(gw, gy, &cols[..m * p], o, p, m, true, false, false);
+        grad_bias(gy, o, gb);
+    }
+
+    /// Input gradient `gx` of `n` images, in tiles of [`TILE`] images:
+    /// `gcols = gy·W` (`gcols` holds `TILE·cols_len`), then col2im.
+    pub fn grad_input(&self, gy: &[f32], n: usize, gcols: &mut [f32], gx: &mut [f32]) {
+        let g = &self.geom;
+        let (p, o) = (g.patch(), g.c_out);
+        let w = self.lin.weight.as_slice().expect("contiguous");
+        let rows = g.ho() * g.wo();
+        let mut s = 0;
+        while s < n {
+            let t = TILE.min(n - s);
+            let gyt = &gy[s * rows * o..(s + t) * rows * o];
+            matmul(
+                &mut gcols[..t * rows * p],
+                gyt,
+                w,
+                t * rows,
+                p,
+                o,
+                false,
+                false,
+                false,
+            );
+            col2im(g, gcols, t, &mut gx[s * g.in_len()..]);
+            s += t;
+        }
+    }
+
     /// Backward of `n` images after [`Conv2d::forward`] left their columns
-    /// in `cols`: writes `gw = gyᵀ·cols` and `gb = Σ_rows gy`; with
-    /// `gx = Some((gcols, gx))` also sets the input gradient, in tiles of
-    /// [`TILE`] images: `gcols = gy·W` (`gcols` holds `TILE·cols_len`),
-    /// then col2im.
+    /// in `cols`: [`Conv2d::grad_params`], and with `gx = Some((gcols, gx))`
+    /// also [`Conv2d::grad_input`].
     pub fn backward(
         &self,
         cols: &[f32],
@@ -236,37 +271,19 @@ impl Conv2d<'_> {
         gb: &mut [f32],
         gx: Option<(&mut [f32], &mut [f32])>,
     ) {
-        let g = &self.geom;
-        let (m, p, o) = (n * g.ho() * g.wo(), g.patch(), g.c_out);
-        let gy = &gy[..m * o];
-        matmul(gw, gy, &cols[..m * p], o, p, m, true, false, false);
-        gb.fill(0.0);
-        for row in gy.chunks_exact(o) {
-            for (b, v) in gb.iter_mut().zip(row) {
-                *b += v;
-            }
-        }
+        self.grad_params(cols, gy, n, gw, gb);
         if let Some((gcols, gx)) = gx {
-            let w = self.lin.weight.as_slice().expect("contiguous");
-            let rows = g.ho() * g.wo();
-            let mut s = 0;
-            while s < n {
-                let t = TILE.min(n - s);
-                let gyt = &gy[s * rows * o..(s + t) * rows * o];
-                matmul(
-                    &mut gcols[..t * rows * p],
-                    gyt,
-                    w,
-                    t * rows,
-                    p,
-                    o,
-                    false,
-                    false,
-                    false,
-                );
-                col2im(g, gcols, t, &mut gx[s * g.in_len()..]);
-                s += t;
-            }
+            self.grad_input(gy, n, gcols, gx);
+        }
+    }
+}
+
+/// `gb = Σ_rows gy` for `gy [rows × o]` (overwritten).
+pub fn grad_bias(gy: &[f32], o: usize, gb: &mut [f32]) {
+    gb[..o].fill(0.0);
+    for row in gy.chunks_exact(o) {
+        for (b, v) in gb.iter_mut().zip(row) {
+            *b += v;
         }
     }
 }

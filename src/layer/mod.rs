@@ -1,6 +1,7 @@
 //! Synaptic layers with explicit forward and backward passes.
 
 pub mod conv;
+pub mod conv_direct;
 pub mod linear;
 pub mod matmul;
 pub mod pool;

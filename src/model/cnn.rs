@@ -21,7 +21,8 @@ use rand_chacha::ChaCha8Rng;
 use super::arch::{Op, Plan, plan};
 use super::cnn_workspace::{CnnWorkspace, Part};
 use crate::config::ModelConfig;
-use crate::layer::conv::{Conv2d, conv_params};
+use crate::layer::conv::{Conv2d, conv_params, grad_bias};
+use crate::layer::conv_direct::{DirectConv, flip_weight, transpose_weight, untranspose_grad};
 use crate::layer::{Linear, matmul, pool};
 use crate::neuron::{FsCoding, FsTables};
 
@@ -40,6 +41,11 @@ pub struct Cnn {
     pub fan: Vec<Vec<u32>>,
     /// Threads (workspace parts) per batch.
     pub threads: usize,
+    /// Per op, the direct kernels of a stride-1 conv (else im2col + GEMM).
+    pub direct: Vec<Option<DirectConv>>,
+    /// Per op, whether it is an FS coding fused with the average pooling
+    /// after it (the pooling op is then skipped).
+    pub fused: Vec<bool>,
 }
 
 impl Cnn {
@@ -59,7 +65,7 @@ impl Cnn {
             }
         }
         let n = plan.num_codings();
-        let codings = (0..n)
+        let codings: Vec<FsCoding> = (0..n)
             .map(|c| {
                 let tables = match cfg.tables.iter().find(|t| t.coding == c) {
                     Some(t) => FsTables {
@@ -82,7 +88,26 @@ impl Cnn {
             }
         }
         widths.push(plan.shapes[plan.ops.len()].0);
+        let direct = plan
+            .ops
+            .iter()
+            .map(|op| match *op {
+                Op::Conv { geom, .. } if DirectConv::supports(&geom) => Some(DirectConv::new(geom)),
+                _ => None,
+            })
+            .collect();
+        let fused = (0..plan.ops.len())
+            .map(|i| match (plan.ops[i], plan.ops.get(i + 1)) {
+                (Op::Fs(c), Some(Op::AvgPool(g))) => {
+                    let cod: &FsCoding = &codings[c];
+                    cod.fuses_with_pool(g)
+                }
+                _ => false,
+            })
+            .collect();
         Cnn {
+            direct,
+            fused,
             plan,
             layers,
             codings,
@@ -140,14 +165,20 @@ impl Cnn {
         assert!(batch <= ws.capacity, "batch exceeds workspace");
         ws.train_rows = if train { batch } else { 0 };
         let (inw, classes) = (self.sizes()[0], self.classes());
-        let input = &ws.input;
+        for (op, d) in self.plan.ops.iter().zip(&self.direct) {
+            if let (Op::Conv { layer, geom }, Some(_)) = (op, d) {
+                let w = self.layers[*layer].weight.as_slice().expect("contiguous");
+                transpose_weight(w, geom.c_out, geom.patch(), &mut ws.wt[*layer]);
+            }
+        }
+        let (input, wt) = (&ws.input, &ws.wt);
         run_parts(
             &mut ws.parts,
             batch,
             &mut ws.out,
             classes,
             |part, r0, n, out| {
-                self.part_forward(part, &input[r0 * inw..(r0 + n) * inw], n, out, train)
+                self.part_forward(part, &input[r0 * inw..(r0 + n) * inw], n, out, train, wt)
             },
         );
         for p in &mut ws.parts {
@@ -167,7 +198,15 @@ impl Cnn {
             "Cnn::backward needs a forward_train of the same batch first"
         );
         let (inw, classes) = (self.sizes()[0], self.classes());
-        let (input, g_out) = (&ws.input, &ws.g_out);
+        for (op, d) in self.plan.ops.iter().zip(&self.direct) {
+            if let (Op::Conv { layer, geom }, Some(d)) = (op, d)
+                && d.has_grad_input()
+            {
+                let w = self.layers[*layer].weight.as_slice().expect("contiguous");
+                flip_weight(geom, w, &mut ws.wflip[*layer]);
+            }
+        }
+        let (input, g_out, wflip) = (&ws.input, &ws.g_out, &ws.wflip);
         let me = &*self;
         run_parts(&mut ws.parts, batch, &mut [], 0, |part, r0, n, _| {
             me.part_backward(
@@ -175,6 +214,7 @@ impl Cnn {
                 &input[r0 * inw..(r0 + n) * inw],
                 &g_out[r0 * classes..(r0 + n) * classes],
                 n,
+                wflip,
             )
         });
         let active = batch.div_ceil(batch.div_ceil(ws.parts.len()).max(1));
@@ -192,15 +232,41 @@ impl Cnn {
         }
     }
 
-    fn part_forward(&self, part: &mut Part, input: &[f32], n: usize, out: &mut [f32], train: bool) {
+    fn part_forward(
+        &self,
+        part: &mut Part,
+        input: &[f32],
+        n: usize,
+        out: &mut [f32],
+        train: bool,
+        wt: &[Vec<f32>],
+    ) {
         let nops = self.plan.ops.len();
         let sizes = self.sizes();
         for i in 0..nops {
+            if i > 0 && self.fused[i - 1] {
+                continue; // the pooling ran with the FS coding before it
+            }
             let (before, after) = part.acts.split_at_mut(i);
             let x: &[f32] = if i == 0 { input } else { &before[i - 1] };
             let y: &mut [f32] = if i + 1 == nops { out } else { &mut after[0] };
             let len = n * sizes[i];
             match self.plan.ops[i] {
+                Op::Fs(c) if self.fused[i] => {
+                    let cod = &self.codings[c];
+                    let Op::AvgPool(pg) = self.plan.ops[i + 1] else {
+                        unreachable!("fused with a pooling")
+                    };
+                    let pooled = &mut after[1];
+                    part.spikes[c] += if train && i > 0 {
+                        cod.forward_train_pool(&pg, x, n, pooled, &mut part.du[i])
+                    } else {
+                        cod.forward_pool(&pg, x, n, pooled)
+                    };
+                    if !train {
+                        part.sops[c] += count_sops(cod, &x[..len], &self.fan[c]);
+                    }
+                }
                 Op::Fs(c) => {
                     let cod = &self.codings[c];
                     let (x, y) = (&x[..len], &mut y[..len]);
@@ -214,6 +280,13 @@ impl Cnn {
                     }
                 }
                 Op::Conv { layer, geom } => {
+                    if let Some(d) = &self.direct[i] {
+                        let xp = &mut part.cols[i];
+                        d.pad(x, n, xp);
+                        let b = self.layers[layer].bias.as_slice().expect("contiguous");
+                        d.forward(xp, n, &wt[layer], b, &mut y[..n * geom.out_len()]);
+                        continue;
+                    }
                     let conv = Conv2d {
                         geom,
                         lin: &self.layers[layer],
@@ -235,7 +308,14 @@ impl Cnn {
         }
     }
 
-    fn part_backward(&self, part: &mut Part, input: &[f32], g_out: &[f32], n: usize) {
+    fn part_backward(
+        &self,
+        part: &mut Part,
+        input: &[f32],
+        g_out: &[f32],
+        n: usize,
+        wflip: &[Vec<f32>],
+    ) {
         let nops = self.plan.ops.len();
         let sizes = self.sizes();
         let first_syn = self
@@ -251,6 +331,7 @@ impl Cnn {
             arg,
             g,
             gcols,
+            gwt,
             grads,
             ..
         } = part;
@@ -262,6 +343,10 @@ impl Cnn {
             let gyv: &[f32] = if i + 1 == nops { g_out } else { &gy[..] };
             let len = n * sizes[i];
             match self.plan.ops[i] {
+                Op::Fs(_) if self.fused[i] => continue, // done with the pooling
+                Op::AvgPool(pg) if i > 0 && self.fused[i - 1] => {
+                    FsCoding::backward_pool(&pg, gyv, &du[i - 1], n, gx)
+                }
                 Op::Fs(_) => {
                     for ((o, a), d) in gx[..len].iter_mut().zip(&gyv[..len]).zip(&du[i][..len]) {
                         *o = a * d;
@@ -275,14 +360,29 @@ impl Cnn {
                         geom,
                         lin: &self.layers[layer],
                     };
-                    conv.backward(
-                        &cols[i],
-                        gyv,
-                        n,
-                        &mut gw[2 * layer],
-                        &mut gb[0],
-                        need_gx.then_some((&mut gcols[..], &mut gx[..])),
-                    );
+                    let gyv = &gyv[..n * geom.out_len()];
+                    let (gw, gb) = (&mut gw[2 * layer], &mut gb[0]);
+                    match &self.direct[i] {
+                        None => conv.backward(
+                            &cols[i],
+                            gyv,
+                            n,
+                            gw,
+                            gb,
+                            need_gx.then_some((&mut gcols[..], &mut gx[..])),
+                        ),
+                        Some(d) => {
+                            d.grad_weight(&cols[i], gyv, n, gwt);
+                            untranspose_grad(gwt, geom.c_out, geom.patch(), gw);
+                            grad_bias(gyv, geom.c_out, gb);
+                            if need_gx && d.has_grad_input() {
+                                let gyp = &mut gcols[..n * d.padded_grad_len()];
+                                d.grad_input(gyv, n, &wflip[layer], gyp, gx);
+                            } else if need_gx {
+                                conv.grad_input(gyv, n, gcols, gx);
+                            }
+                        }
+                    }
                 }
                 Op::Fc {
                     layer,

@@ -18,14 +18,18 @@ pub struct Part {
     /// `du[i]`: ∂f̂/∂u of FS op `i` (training), else empty.
     pub du: Vec<Vec<f32>>,
     /// `cols[i]`: im2col columns of conv op `i`: `TILE` images, grown to
-    /// `capacity` images by the first training forward.
+    /// `capacity` images by the first training forward; for a direct conv,
+    /// its zero-padded input (`capacity` images).
     pub cols: Vec<Vec<f32>>,
     /// `arg[i]`: argmax of max-pool op `i`.
     pub arg: Vec<Vec<u32>>,
     /// Gradient ping-pong buffers (largest activation).
     pub g: [Vec<f32>; 2],
-    /// Column gradient of one tile of images (largest conv).
+    /// Column gradient of one tile of images (largest im2col conv), or
+    /// the padded output gradient of a direct conv, whichever is larger.
     pub gcols: Vec<f32>,
+    /// Transposed weight gradient `[R × C_out]` of a direct conv.
+    pub gwt: Vec<f32>,
     /// Parameter gradients of this part, in `for_each_param` order.
     pub grads: Vec<Vec<f32>>,
     /// Spikes of each coding since the last reset.
@@ -52,6 +56,11 @@ pub struct CnnWorkspace {
     pub sops: Vec<u64>,
     /// Per-thread buffers.
     pub parts: Vec<Part>,
+    /// Per synaptic layer, `Wᵀ` of a direct conv (set by each forward).
+    pub wt: Vec<Vec<f32>>,
+    /// Per synaptic layer, the flipped weight of a direct conv's input
+    /// gradient (set by each backward).
+    pub wflip: Vec<Vec<f32>>,
     /// Rows the last training forward covered (0 after an evaluation).
     pub train_rows: usize,
 }
@@ -64,16 +73,28 @@ impl CnnWorkspace {
         let sizes = model.sizes();
         let nops = model.plan.ops.len();
         let maxact = sizes.iter().copied().max().unwrap_or(0);
-        let maxcols = model
-            .plan
-            .ops
-            .iter()
-            .map(|o| match o {
-                Op::Conv { geom, .. } => geom.cols_len(),
+        let direct = |i: usize| model.direct[i].as_ref();
+        let gcols_len = (0..nops)
+            .map(|i| match (&model.plan.ops[i], direct(i)) {
+                (Op::Conv { .. }, Some(d)) if d.has_grad_input() => per * d.padded_grad_len(),
+                (Op::Conv { geom, .. }, _) => per.min(TILE) * geom.cols_len(),
                 _ => 0,
             })
             .max()
             .unwrap_or(0);
+        let gwt_len = (0..nops)
+            .map(|i| match (&model.plan.ops[i], direct(i)) {
+                (Op::Conv { geom, .. }, Some(_)) => geom.patch() * geom.c_out,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut wt = vec![Vec::new(); model.layers.len()];
+        for (op, d) in model.plan.ops.iter().zip(&model.direct) {
+            if let (Op::Conv { layer, geom }, Some(_)) = (op, d) {
+                wt[*layer] = vec![0.0; geom.patch() * geom.c_out];
+            }
+        }
         let n = model.codings.len();
         let part = Part {
             capacity: per,
@@ -93,8 +114,9 @@ impl CnnWorkspace {
                 })
                 .collect(),
             cols: (0..nops)
-                .map(|i| match model.plan.ops[i] {
-                    Op::Conv { geom, .. } => vec![0.0; per.min(TILE) * geom.cols_len()],
+                .map(|i| match (model.plan.ops[i], direct(i)) {
+                    (Op::Conv { .. }, Some(d)) => vec![0.0; per * d.padded_len()],
+                    (Op::Conv { geom, .. }, None) => vec![0.0; per.min(TILE) * geom.cols_len()],
                     _ => Vec::new(),
                 })
                 .collect(),
@@ -105,7 +127,8 @@ impl CnnWorkspace {
                 })
                 .collect(),
             g: [vec![0.0; per * maxact], vec![0.0; per * maxact]],
-            gcols: vec![0.0; per.min(TILE) * maxcols],
+            gcols: vec![0.0; gcols_len],
+            gwt: vec![0.0; gwt_len],
             grads: model
                 .layers
                 .iter()
@@ -122,6 +145,8 @@ impl CnnWorkspace {
             spikes: vec![0; n],
             sops: vec![0; n],
             parts: vec![part; threads],
+            wflip: wt.clone(),
+            wt,
             train_rows: 0,
         }
     }

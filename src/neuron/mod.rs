@@ -7,6 +7,7 @@
 pub mod fs;
 pub mod fs_grad;
 pub mod fs_kernels;
+pub mod fs_pool;
 pub mod lif;
 pub mod surrogate;
 

@@ -1,0 +1,144 @@
+//! An FS coding fused with the average pooling that follows it.
+//!
+//! In a conv net the map an FS coding emits is only read by the pooling
+//! after it, so the fused op never writes that full-size map: it runs the
+//! K-step recurrence on the `s × s` pixels of a window (16 channels at a
+//! time) and writes their mean. The backward pass likewise goes straight
+//! from the pooled gradient to the pre-activation:
+//! `gx = (gy / s²) · ∂f̂/∂x`. Sums run in the same order as the separate
+//! ops ([`FsCoding::forward_train`] then
+//! [`avg_forward`](crate::layer::pool::avg_forward)), so the results are
+//! bit-identical to them.
+//!
+//! Layout "NHWC" as in [`pool`](crate::layer::pool): `x [n·H·W × C]`,
+//! pooled `[n·(H/s)·(W/s) × C]`.
+
+use super::fs::{FsCoding, Variant};
+use super::fs_kernels::{self as kernels, LANES};
+use super::surrogate::with_step_surrogate;
+use crate::layer::PoolGeom;
+
+/// Calls `f(window_base, pooled_index)` for each pooled pixel and 16-channel
+/// block of `n` images (`window_base`: index of the window's top-left
+/// element).
+#[inline(always)]
+fn for_each_block(g: &PoolGeom, n: usize, mut f: impl FnMut(usize, usize)) {
+    let (c, s) = (g.c, g.s);
+    for img in 0..n {
+        for oy in 0..g.ho() {
+            for ox in 0..g.wo() {
+                for cc in (0..c).step_by(LANES) {
+                    let base = img * g.in_len() + (oy * s * g.w + ox * s) * c + cc;
+                    let o = img * g.out_len() + (oy * g.wo() + ox) * c + cc;
+                    f(base, o);
+                }
+            }
+        }
+    }
+}
+
+impl FsCoding {
+    /// Whether this coding fuses with average pooling `g`: the faithful
+    /// FS neuron, channels a multiple of 16 and no remainder rows/columns.
+    pub fn fuses_with_pool(&self, g: &PoolGeom) -> bool {
+        self.variant == Variant::Fs
+            && g.c.is_multiple_of(LANES)
+            && g.h.is_multiple_of(g.s)
+            && g.w.is_multiple_of(g.s)
+    }
+
+    /// Forward of FS then average pooling: `pooled` = window means of
+    /// `f̂(x)`; returns the spike count.
+    pub fn forward_pool(&self, g: &PoolGeom, x: &[f32], n: usize, pooled: &mut [f32]) -> u64 {
+        assert!(self.fuses_with_pool(g), "fs+pool: shape not fusable");
+        let (x, pooled) = (&x[..n * g.in_len()], &mut pooled[..n * g.out_len()]);
+        let st = self.steps();
+        let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
+        let mut total = 0u64;
+        for_each_block(g, n, |base, o| {
+            let mut sum = [0.0f32; LANES];
+            for dy in 0..s {
+                for dx in 0..s {
+                    let i = base + (dy * g.w + dx) * c;
+                    let xi: &[f32; LANES] = x[i..i + LANES].try_into().expect("lanes");
+                    let mut out = [0.0f32; LANES];
+                    total += kernels::forward_lanes(&st, xi, &mut out, kernels::step) as u64;
+                    for (a, b) in sum.iter_mut().zip(&out) {
+                        *a += b;
+                    }
+                }
+            }
+            for (p, a) in pooled[o..o + LANES].iter_mut().zip(&sum) {
+                *p = a * inv;
+            }
+        });
+        total
+    }
+
+    /// Training forward of FS then average pooling: `pooled` as in
+    /// [`FsCoding::forward_pool`], and `deriv [n·H·W × C] = ∂f̂/∂x`
+    /// (surrogate) for [`FsCoding::backward_pool`]; returns the spike count.
+    pub fn forward_train_pool(
+        &self,
+        g: &PoolGeom,
+        x: &[f32],
+        n: usize,
+        pooled: &mut [f32],
+        deriv: &mut [f32],
+    ) -> u64 {
+        assert!(self.fuses_with_pool(g), "fs+pool: shape not fusable");
+        let (x, pooled) = (&x[..n * g.in_len()], &mut pooled[..n * g.out_len()]);
+        let deriv = &mut deriv[..n * g.in_len()];
+        let st = self.steps();
+        let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
+        with_step_surrogate!(self.surrogate, |sg| {
+            let mut total = 0u64;
+            for_each_block(g, n, |base, o| {
+                let mut sum = [0.0f32; LANES];
+                for dy in 0..s {
+                    for dx in 0..s {
+                        let i = base + (dy * g.w + dx) * c;
+                        let xi: &[f32; LANES] = x[i..i + LANES].try_into().expect("lanes");
+                        let di: &mut [f32; LANES] =
+                            (&mut deriv[i..i + LANES]).try_into().expect("lanes");
+                        let mut out = [0.0f32; LANES];
+                        total += kernels::train_lanes(&st, xi, &mut out, di, sg) as u64;
+                        for (a, b) in sum.iter_mut().zip(&out) {
+                            *a += b;
+                        }
+                    }
+                }
+                for (p, a) in pooled[o..o + LANES].iter_mut().zip(&sum) {
+                    *p = a * inv;
+                }
+            });
+            total
+        })
+    }
+
+    /// Backward of [`FsCoding::forward_train_pool`]:
+    /// `gx = (gy / s²) · deriv` over each window; overwrites `gx`.
+    pub fn backward_pool(g: &PoolGeom, gy: &[f32], deriv: &[f32], n: usize, gx: &mut [f32]) {
+        let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
+        let (gy, deriv) = (&gy[..n * g.out_len()], &deriv[..n * g.in_len()]);
+        let gx = &mut gx[..n * g.in_len()];
+        for_each_block(g, n, |base, o| {
+            let mut gv = [0.0f32; LANES];
+            for (a, b) in gv.iter_mut().zip(&gy[o..o + LANES]) {
+                *a = b * inv;
+            }
+            for dy in 0..s {
+                for dx in 0..s {
+                    let i = base + (dy * g.w + dx) * c;
+                    for ((d, v), gg) in gx[i..i + LANES]
+                        .iter_mut()
+                        .zip(&deriv[i..i + LANES])
+                        .zip(&gv)
+                    {
+                        *d = gg * v;
+                    }
+                }
+            }
+        });
+    }
+}
