@@ -60,7 +60,7 @@ fn check_against_im2col(g: ConvGeom, n: usize, seed: u64) {
     let mut xp = vec![f32::NAN; n * d.padded_len()];
     d.pad(&x, n, &mut xp);
     let mut y = vec![f32::NAN; n * g.out_len()];
-    d.forward(&xp, n, &wt, lin.bias.as_slice().unwrap(), &mut y);
+    d.forward(&xp, n, &wt, Some(lin.bias.as_slice().unwrap()), &mut y);
     for i in 0..y.len() {
         assert!(
             close(y[i] as f64, y_ref[i] as f64, 1e-5),
@@ -157,7 +157,7 @@ fn direct_gradients_match_finite_differences() {
         let mut xp = vec![0.0; n * d.padded_len()];
         d.pad(x, n, &mut xp);
         let mut y = vec![0.0; n * g.out_len()];
-        d.forward(&xp, n, &wt, b, &mut y);
+        d.forward(&xp, n, &wt, Some(b), &mut y);
         y.iter()
             .zip(&r)
             .map(|(a, b)| *a as f64 * *b as f64)
@@ -287,10 +287,11 @@ fn step(net: &mut Network, ws: &mut NetWorkspace, x: &[f32], r: &[f32], b: usize
     all
 }
 
-/// The shipped network's shape (smaller maps): with the direct kernels and
-/// the fused FS + pooling, one training step equals the plain im2col +
-/// GEMM, unfused step (fusion bit for bit; the direct kernels sum in
-/// another order, so up to rounding), for 1 and 2 threads.
+/// The shipped network's shape (smaller maps): with the direct kernels,
+/// Winograd and the fused FS + pooling, one training step equals the
+/// plain im2col + GEMM, unfused step and the direct-only step (fusion bit
+/// for bit; the other paths sum in another order, so up to rounding), for
+/// 1 and 2 threads.
 #[test]
 fn fast_paths_equal_plain_paths_in_a_network() {
     let arch = [
@@ -321,11 +322,21 @@ fn fast_paths_equal_plain_paths_in_a_network() {
             "both FS + pooling pairs fuse"
         );
         let direct = m.direct.iter().filter(|d| d.is_some()).count();
-        assert_eq!(direct, if conv_direct::available() { 2 } else { 0 });
+        let winograd = m.winograd.iter().filter(|d| d.is_some()).count();
+        let avx = conv_direct::available() as usize;
+        assert_eq!(
+            (direct, winograd),
+            (2 * avx, avx),
+            "conv 1: direct, conv 2: Winograd"
+        );
         let mut unfused = fast.clone();
         let mut plain = fast.clone();
+        let mut no_winograd = fast.clone();
         if let Network::Cnn(m) = &mut unfused {
             m.fused.fill(false);
+        }
+        if let Network::Cnn(m) = &mut no_winograd {
+            m.winograd.fill(None);
         }
         if let Network::Cnn(m) = &mut plain {
             m.fused.fill(false);
@@ -350,5 +361,141 @@ fn fast_paths_equal_plain_paths_in_a_network() {
                 p[i]
             );
         }
+    }
+}
+
+/// Winograd F(2×2, 3×3) forward, weight and input gradient against
+/// im2col + GEMM, on maps of several even sizes and channel counts.
+#[test]
+fn winograd_matches_im2col_gemm() {
+    use fsnn::layer::winograd::{Winograd, WinogradScratch};
+    if !conv_direct::available() {
+        eprintln!("no AVX-512 on this CPU: the Winograd path is not used here");
+        return;
+    }
+    let mut seed = 100;
+    for (c_in, c_out, h, w, n) in [
+        (16, 16, 2, 2, 3),
+        (32, 32, 14, 14, 5),
+        (16, 48, 6, 10, 2),
+        (48, 16, 8, 4, 7),
+    ] {
+        seed += 1;
+        let g = geom(c_in, h, w, c_out, 3, 1);
+        assert!(Winograd::supports(&g));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let lin: Linear = conv_params(&g, &mut rng);
+        let x = rand_vec(&mut rng, n * g.in_len(), -1.0, 1.0);
+        let gy = rand_vec(&mut rng, n * g.out_len(), -1.0, 1.0);
+        let conv = Conv2d { geom: g, lin: &lin };
+        let (mut cols, mut y_ref) = (vec![0.0; n * g.cols_len()], vec![0.0; n * g.out_len()]);
+        conv.forward(&x, n, &mut cols, &mut y_ref);
+        let (mut gw_ref, mut gb) = (vec![0.0; lin.weight.len()], vec![0.0; c_out]);
+        conv.grad_params(&cols, &gy, n, &mut gw_ref, &mut gb);
+        let mut gcols = vec![0.0; 16 * g.cols_len()];
+        let mut gx_ref = vec![0.0; n * g.in_len()];
+        conv.grad_input(&gy, n, &mut gcols, &mut gx_ref);
+
+        let wg = Winograd::new(g);
+        let d = DirectConv::new(g);
+        let mut xp = vec![0.0; n * d.padded_len()];
+        d.pad(&x, n, &mut xp);
+        let (mut u, mut ut) = (vec![f32::NAN; wg.u_len()], vec![f32::NAN; wg.u_len()]);
+        wg.transform_weight(lin.weight.as_slice().unwrap(), &mut u, &mut ut);
+        let mut s = WinogradScratch::default();
+        s.serve(&wg);
+        let mut y = vec![f32::NAN; n * g.out_len()];
+        wg.forward(&xp, n, &u, lin.bias.as_slice().unwrap(), &mut s, &mut y);
+        let (mut gw, mut gx) = (vec![f32::NAN; gw_ref.len()], vec![f32::NAN; gx_ref.len()]);
+        wg.backward(&xp, &gy, n, &ut, &mut s, &mut gw, Some(&mut gx));
+        // Normwise: the transforms round differently from a plain sum.
+        for (name, got, want) in [
+            ("y", &y, &y_ref),
+            ("gw", &gw, &gw_ref),
+            ("gx", &gx, &gx_ref),
+        ] {
+            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs())) as f64;
+            for i in 0..want.len() {
+                assert!(
+                    (got[i] as f64 - want[i] as f64).abs() <= 1e-5 * scale,
+                    "{g:?} {name}[{i}]: {} vs {}",
+                    got[i],
+                    want[i]
+                );
+            }
+        }
+    }
+    for bad in [
+        geom(16, 7, 8, 16, 3, 1),
+        geom(16, 8, 8, 16, 3, 0),
+        geom(8, 8, 8, 16, 3, 1),
+        geom(16, 8, 8, 16, 5, 1),
+    ] {
+        assert!(!Winograd::supports(&bad), "{bad:?}");
+    }
+}
+
+/// The Winograd gradients against finite differences of Σ r ⊙ conv(x)
+/// (the computation is linear in x and W).
+#[test]
+fn winograd_gradients_match_finite_differences() {
+    use fsnn::layer::winograd::{Winograd, WinogradScratch};
+    if !conv_direct::available() {
+        eprintln!("no AVX-512 on this CPU: the Winograd path is not used here");
+        return;
+    }
+    let g = geom(16, 4, 6, 16, 3, 1);
+    let n = 2;
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let lin: Linear = conv_params(&g, &mut rng);
+    let x = rand_vec(&mut rng, n * g.in_len(), -1.0, 1.0);
+    let r = rand_vec(&mut rng, n * g.out_len(), -1.0, 1.0);
+    let (wg, d) = (Winograd::new(g), DirectConv::new(g));
+    let mut s = WinogradScratch::default();
+    s.serve(&wg);
+    let b = lin.bias.as_slice().unwrap().to_vec();
+    let mut loss = |w: &[f32], x: &[f32]| {
+        let (mut u, mut ut) = (vec![0.0; wg.u_len()], vec![0.0; wg.u_len()]);
+        wg.transform_weight(w, &mut u, &mut ut);
+        let mut xp = vec![0.0; n * d.padded_len()];
+        d.pad(x, n, &mut xp);
+        let mut y = vec![0.0; n * g.out_len()];
+        wg.forward(&xp, n, &u, &b, &mut s, &mut y);
+        y.iter()
+            .zip(&r)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum::<f64>()
+    };
+    let w = lin.weight.as_slice().unwrap().to_vec();
+    let (mut u, mut ut) = (vec![0.0; wg.u_len()], vec![0.0; wg.u_len()]);
+    wg.transform_weight(&w, &mut u, &mut ut);
+    let mut xp = vec![0.0; n * d.padded_len()];
+    d.pad(&x, n, &mut xp);
+    let (mut gw, mut gx) = (vec![0.0; w.len()], vec![0.0; x.len()]);
+    let mut s2 = WinogradScratch::default();
+    s2.serve(&wg);
+    wg.backward(&xp, &r, n, &ut, &mut s2, &mut gw, Some(&mut gx));
+    let eps = 0.25f32;
+    for i in 0..x.len() {
+        let (mut xp, mut xm) = (x.clone(), x.clone());
+        xp[i] += eps;
+        xm[i] -= eps;
+        let fd = (loss(&w, &xp) - loss(&w, &xm)) / (2.0 * eps as f64);
+        assert!(
+            close(fd, gx[i] as f64, 1e-4),
+            "gx[{i}]: fd {fd} vs {}",
+            gx[i]
+        );
+    }
+    for i in 0..w.len() {
+        let (mut wp, mut wm) = (w.clone(), w.clone());
+        wp[i] += eps;
+        wm[i] -= eps;
+        let fd = (loss(&wp, &x) - loss(&wm, &x)) / (2.0 * eps as f64);
+        assert!(
+            close(fd, gw[i] as f64, 1e-4),
+            "gw[{i}]: fd {fd} vs {}",
+            gw[i]
+        );
     }
 }

@@ -2,9 +2,11 @@
 
 pub mod conv;
 pub mod conv_direct;
+pub mod kernels;
 pub mod linear;
 pub mod matmul;
 pub mod pool;
+pub mod winograd;
 
 pub use conv::{Conv2d, ConvGeom};
 pub use linear::Linear;

@@ -19,10 +19,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::arch::{Op, Plan, plan};
-use super::cnn_workspace::{CnnWorkspace, Part};
+use super::cnn_workspace::{CnnWorkspace, Derived, Part};
 use crate::config::ModelConfig;
 use crate::layer::conv::{Conv2d, conv_params, grad_bias};
 use crate::layer::conv_direct::{DirectConv, flip_weight, transpose_weight, untranspose_grad};
+use crate::layer::winograd::Winograd;
 use crate::layer::{Linear, matmul, pool};
 use crate::neuron::{FsCoding, FsTables};
 
@@ -43,6 +44,10 @@ pub struct Cnn {
     pub threads: usize,
     /// Per op, the direct kernels of a stride-1 conv (else im2col + GEMM).
     pub direct: Vec<Option<DirectConv>>,
+    /// Per op, the Winograd F(2×2, 3×3) path of a 3×3 pad-1 conv (which
+    /// then also has `direct`, for its padded input); it replaces the
+    /// direct kernels where present.
+    pub winograd: Vec<Option<Winograd>>,
     /// Per op, whether it is an FS coding fused with the average pooling
     /// after it (the pooling op is then skipped).
     pub fused: Vec<bool>,
@@ -96,6 +101,18 @@ impl Cnn {
                 _ => None,
             })
             .collect();
+        let winograd = plan
+            .ops
+            .iter()
+            .map(|op| match *op {
+                Op::Conv { geom, .. }
+                    if DirectConv::supports(&geom) && Winograd::supports(&geom) =>
+                {
+                    Some(Winograd::new(geom))
+                }
+                _ => None,
+            })
+            .collect();
         let fused = (0..plan.ops.len())
             .map(|i| match (plan.ops[i], plan.ops.get(i + 1)) {
                 (Op::Fs(c), Some(Op::AvgPool(g))) => {
@@ -107,6 +124,7 @@ impl Cnn {
             .collect();
         Cnn {
             direct,
+            winograd,
             fused,
             plan,
             layers,
@@ -165,13 +183,19 @@ impl Cnn {
         assert!(batch <= ws.capacity, "batch exceeds workspace");
         ws.train_rows = if train { batch } else { 0 };
         let (inw, classes) = (self.sizes()[0], self.classes());
-        for (op, d) in self.plan.ops.iter().zip(&self.direct) {
-            if let (Op::Conv { layer, geom }, Some(_)) = (op, d) {
-                let w = self.layers[*layer].weight.as_slice().expect("contiguous");
-                transpose_weight(w, geom.c_out, geom.patch(), &mut ws.wt[*layer]);
+        for (i, op) in self.plan.ops.iter().enumerate() {
+            let Op::Conv { layer, geom } = op else {
+                continue;
+            };
+            let w = self.layers[*layer].weight.as_slice().expect("contiguous");
+            let dv = &mut ws.derived;
+            if let Some(wg) = &self.winograd[i] {
+                wg.transform_weight(w, &mut dv.wu[*layer], &mut dv.wut[*layer]);
+            } else if self.direct[i].is_some() {
+                transpose_weight(w, geom.c_out, geom.patch(), &mut dv.wt[*layer]);
             }
         }
-        let (input, wt) = (&ws.input, &ws.wt);
+        let (input, wt) = (&ws.input, &ws.derived);
         run_parts(
             &mut ws.parts,
             batch,
@@ -198,15 +222,16 @@ impl Cnn {
             "Cnn::backward needs a forward_train of the same batch first"
         );
         let (inw, classes) = (self.sizes()[0], self.classes());
-        for (op, d) in self.plan.ops.iter().zip(&self.direct) {
-            if let (Op::Conv { layer, geom }, Some(d)) = (op, d)
+        for (i, op) in self.plan.ops.iter().enumerate() {
+            if let (Op::Conv { layer, geom }, Some(d), None) =
+                (op, &self.direct[i], &self.winograd[i])
                 && d.has_grad_input()
             {
                 let w = self.layers[*layer].weight.as_slice().expect("contiguous");
-                flip_weight(geom, w, &mut ws.wflip[*layer]);
+                flip_weight(geom, w, &mut ws.derived.wflip[*layer]);
             }
         }
-        let (input, g_out, wflip) = (&ws.input, &ws.g_out, &ws.wflip);
+        let (input, g_out, wflip) = (&ws.input, &ws.g_out, &ws.derived);
         let me = &*self;
         run_parts(&mut ws.parts, batch, &mut [], 0, |part, r0, n, _| {
             me.part_backward(
@@ -239,7 +264,7 @@ impl Cnn {
         n: usize,
         out: &mut [f32],
         train: bool,
-        wt: &[Vec<f32>],
+        dv: &Derived,
     ) {
         let nops = self.plan.ops.len();
         let sizes = self.sizes();
@@ -284,7 +309,11 @@ impl Cnn {
                         let xp = &mut part.cols[i];
                         d.pad(x, n, xp);
                         let b = self.layers[layer].bias.as_slice().expect("contiguous");
-                        d.forward(xp, n, &wt[layer], b, &mut y[..n * geom.out_len()]);
+                        let y = &mut y[..n * geom.out_len()];
+                        match &self.winograd[i] {
+                            Some(wg) => wg.forward(xp, n, &dv.wu[layer], b, &mut part.wino, y),
+                            None => d.forward(xp, n, &dv.wt[layer], Some(b), y),
+                        }
                         continue;
                     }
                     let conv = Conv2d {
@@ -308,14 +337,7 @@ impl Cnn {
         }
     }
 
-    fn part_backward(
-        &self,
-        part: &mut Part,
-        input: &[f32],
-        g_out: &[f32],
-        n: usize,
-        wflip: &[Vec<f32>],
-    ) {
+    fn part_backward(&self, part: &mut Part, input: &[f32], g_out: &[f32], n: usize, dv: &Derived) {
         let nops = self.plan.ops.len();
         let sizes = self.sizes();
         let first_syn = self
@@ -332,6 +354,7 @@ impl Cnn {
             g,
             gcols,
             gwt,
+            wino,
             grads,
             ..
         } = part;
@@ -371,13 +394,19 @@ impl Cnn {
                             gb,
                             need_gx.then_some((&mut gcols[..], &mut gx[..])),
                         ),
+                        Some(_) if self.winograd[i].is_some() => {
+                            let wg = self.winograd[i].as_ref().expect("winograd");
+                            let gx = need_gx.then_some(&mut gx[..]);
+                            wg.backward(&cols[i], gyv, n, &dv.wut[layer], wino, gw, gx);
+                            grad_bias(gyv, geom.c_out, gb);
+                        }
                         Some(d) => {
                             d.grad_weight(&cols[i], gyv, n, gwt);
                             untranspose_grad(gwt, geom.c_out, geom.patch(), gw);
                             grad_bias(gyv, geom.c_out, gb);
                             if need_gx && d.has_grad_input() {
                                 let gyp = &mut gcols[..n * d.padded_grad_len()];
-                                d.grad_input(gyv, n, &wflip[layer], gyp, gx);
+                                d.grad_input(gyv, n, &dv.wflip[layer], gyp, gx);
                             } else if need_gx {
                                 conv.grad_input(gyv, n, gcols, gx);
                             }

@@ -6,6 +6,7 @@
 use super::arch::Op;
 use super::cnn::Cnn;
 use crate::layer::conv::TILE;
+use crate::layer::winograd::WinogradScratch;
 
 /// The buffers one thread works in, for up to `capacity` images.
 #[derive(Clone, Debug)]
@@ -30,12 +31,28 @@ pub struct Part {
     pub gcols: Vec<f32>,
     /// Transposed weight gradient `[R × C_out]` of a direct conv.
     pub gwt: Vec<f32>,
+    /// Buffers of the Winograd convolutions.
+    pub wino: WinogradScratch,
     /// Parameter gradients of this part, in `for_each_param` order.
     pub grads: Vec<Vec<f32>>,
     /// Spikes of each coding since the last reset.
     pub spikes: Vec<u64>,
     /// Synaptic operations of each coding since the last reset.
     pub sops: Vec<u64>,
+}
+
+/// Per synaptic layer, its weight in the layouts of the fast convolution
+/// paths (empty where unused), recomputed from the weights by every pass.
+#[derive(Clone, Debug, Default)]
+pub struct Derived {
+    /// `Wᵀ [R × C_out]` of a direct conv (set by each forward).
+    pub wt: Vec<Vec<f32>>,
+    /// Flipped weight of a direct conv's input gradient (each backward).
+    pub wflip: Vec<Vec<f32>>,
+    /// Winograd `U` (each forward).
+    pub wu: Vec<Vec<f32>>,
+    /// Winograd `Uᵀ` (each backward).
+    pub wut: Vec<Vec<f32>>,
 }
 
 /// Buffers of one forward/backward pass of up to `capacity` images, split
@@ -56,11 +73,8 @@ pub struct CnnWorkspace {
     pub sops: Vec<u64>,
     /// Per-thread buffers.
     pub parts: Vec<Part>,
-    /// Per synaptic layer, `Wᵀ` of a direct conv (set by each forward).
-    pub wt: Vec<Vec<f32>>,
-    /// Per synaptic layer, the flipped weight of a direct conv's input
-    /// gradient (set by each backward).
-    pub wflip: Vec<Vec<f32>>,
+    /// Weights in the layouts of the fast convolutions.
+    pub derived: Derived,
     /// Rows the last training forward covered (0 after an evaluation).
     pub train_rows: usize,
 }
@@ -89,10 +103,27 @@ impl CnnWorkspace {
             })
             .max()
             .unwrap_or(0);
-        let mut wt = vec![Vec::new(); model.layers.len()];
-        for (op, d) in model.plan.ops.iter().zip(&model.direct) {
-            if let (Op::Conv { layer, geom }, Some(_)) = (op, d) {
-                wt[*layer] = vec![0.0; geom.patch() * geom.c_out];
+        let nl = model.layers.len();
+        let mut derived = Derived {
+            wt: vec![Vec::new(); nl],
+            wflip: vec![Vec::new(); nl],
+            wu: vec![Vec::new(); nl],
+            wut: vec![Vec::new(); nl],
+        };
+        let mut wino = WinogradScratch::default();
+        for (i, op) in model.plan.ops.iter().enumerate() {
+            let Op::Conv { layer, geom } = op else {
+                continue;
+            };
+            if let Some(w) = &model.winograd[i] {
+                derived.wu[*layer] = vec![0.0; w.u_len()];
+                derived.wut[*layer] = vec![0.0; w.u_len()];
+                wino.serve(w);
+            } else if let Some(d) = direct(i) {
+                derived.wt[*layer] = vec![0.0; geom.patch() * geom.c_out];
+                if d.has_grad_input() {
+                    derived.wflip[*layer] = vec![0.0; geom.patch() * geom.c_out];
+                }
             }
         }
         let n = model.codings.len();
@@ -129,6 +160,7 @@ impl CnnWorkspace {
             g: [vec![0.0; per * maxact], vec![0.0; per * maxact]],
             gcols: vec![0.0; gcols_len],
             gwt: vec![0.0; gwt_len],
+            wino,
             grads: model
                 .layers
                 .iter()
@@ -145,8 +177,7 @@ impl CnnWorkspace {
             spikes: vec![0; n],
             sops: vec![0; n],
             parts: vec![part; threads],
-            wflip: wt.clone(),
-            wt,
+            derived,
             train_rows: 0,
         }
     }

@@ -1,0 +1,475 @@
+//! Winograd F(2×2, 3×3) convolution (Lavin & Gray 2016) for 3×3,
+//! stride-1, pad-1 convolutions of even-sized maps: 2.25× fewer
+//! multiplications than the direct convolution, forward and backward.
+//!
+//! Each 2×2 block of outputs ("tile") is computed from the 4×4 input patch
+//! `d` around it:
+//!
+//! ```text
+//! V = Bᵀ d B            (per input channel)     U = G g Gᵀ   (per channel pair)
+//! M[ξ] = V[ξ] · U[ξ]    (16 GEMMs, ξ = 0..16)   Y = Aᵀ M A + b
+//! Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]
+//! G  = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]            Aᵀ = [1 1 1 0; 0 1 −1 −1]
+//! ```
+//!
+//! The backward pass is the exact gradient of that computation:
+//! `gM = A gY Aᵀ`, `gU[ξ] = Σ_tiles V[ξ]ᵀ gM[ξ]`, `gW = Gᵀ gU G`,
+//! `gV[ξ] = gM[ξ] · U[ξ]ᵀ` and `gd = B gV Bᵀ` scattered back onto the
+//! overlapping patches. The transforms hold only 0, ±1 and ±½, so the
+//! result equals the direct convolution up to float rounding.
+//!
+//! Tensors are tile-major: `V [T × 16 × C_in]`, `M [T × 16 × C_out]`; the
+//! 16 GEMMs run on strided rows with the register-blocked kernels of
+//! [`kernels`]. A batch is processed a few images at a time so that the
+//! transformed tiles stay in cache.
+
+// The transforms index several small arrays by the same matrix indices.
+#![allow(clippy::needless_range_loop)]
+
+use super::conv::ConvGeom;
+use super::kernels;
+
+/// Tiles per chunk of images (the chunk's `V` and `M` stay in L2).
+const CHUNK_TILES: usize = 128;
+/// Channels per vector of the transforms.
+const L: usize = 16;
+
+type Lanes = [f32; L];
+
+/// Shapes and tables of one Winograd convolution.
+#[derive(Clone, Debug)]
+pub struct Winograd {
+    /// The convolution (3×3, stride 1, pad 1).
+    pub geom: ConvGeom,
+    th: usize,
+    tw: usize,
+    wp: usize,
+    chunk: usize,
+    seq_in: Vec<usize>,
+    seq_out: Vec<usize>,
+}
+
+/// Per-thread buffers of [`Winograd`] passes (sized for the largest
+/// convolution they serve).
+#[derive(Clone, Debug, Default)]
+pub struct WinogradScratch {
+    v: Vec<f32>,
+    m: Vec<f32>,
+    gxp: Vec<f32>,
+    /// `gU [16 × C_in × C_out]`, the transformed weight gradient.
+    gu: Vec<f32>,
+}
+
+impl WinogradScratch {
+    /// Grow the buffers to serve `w` too.
+    pub fn serve(&mut self, w: &Winograd) {
+        let g = &w.geom;
+        let t = w.chunk * w.th * w.tw;
+        let grow = |b: &mut Vec<f32>, n: usize| {
+            if b.len() < n {
+                b.resize(n, 0.0);
+            }
+        };
+        grow(&mut self.v, t * 16 * g.c_in);
+        grow(&mut self.m, t * 16 * g.c_out);
+        grow(&mut self.gxp, w.chunk * (g.h + 2) * w.wp * g.c_in);
+        grow(&mut self.gu, 16 * g.c_in * g.c_out);
+    }
+}
+
+impl Winograd {
+    /// Whether `geom` runs on this path: 3×3, stride 1, pad 1, even
+    /// height and width, channels multiples of 16, AVX-512.
+    pub fn supports(geom: &ConvGeom) -> bool {
+        kernels::available()
+            && geom.k == 3
+            && geom.stride == 1
+            && geom.pad == 1
+            && geom.h.is_multiple_of(2)
+            && geom.w.is_multiple_of(2)
+            && geom.h > 0
+            && geom.w > 0
+            && geom.c_in.is_multiple_of(L)
+            && geom.c_out.is_multiple_of(L)
+    }
+
+    /// Tables for `geom` (which must be [`supported`](Self::supports)).
+    pub fn new(geom: ConvGeom) -> Self {
+        assert!(Self::supports(&geom), "winograd: unsupported shape");
+        let (th, tw) = (geom.h / 2, geom.w / 2);
+        Winograd {
+            geom,
+            th,
+            tw,
+            wp: geom.w + 2,
+            chunk: (CHUNK_TILES / (th * tw)).max(1),
+            seq_in: (0..geom.c_in).collect(),
+            seq_out: (0..geom.c_out).collect(),
+        }
+    }
+
+    /// Elements of the transformed weight `U` (and of `Uᵀ`): `16·C_in·C_out`.
+    pub fn u_len(&self) -> usize {
+        16 * self.geom.c_in * self.geom.c_out
+    }
+
+    fn padded_len(&self) -> usize {
+        (self.geom.h + 2) * self.wp * self.geom.c_in
+    }
+
+    /// `U[ξ][c][o] = (G g Gᵀ)[ξ]` and `Uᵀ[ξ][o][c]` for the weight
+    /// `w [C_out × 9·C_in]` (column order ky, kx, c).
+    pub fn transform_weight(&self, w: &[f32], u: &mut [f32], ut: &mut [f32]) {
+        let (ci, co) = (self.geom.c_in, self.geom.c_out);
+        for o in 0..co {
+            for c in 0..ci {
+                let g = |ky: usize, kx: usize| w[o * 9 * ci + (ky * 3 + kx) * ci + c];
+                // rows: G g
+                let mut r = [[0.0f32; 3]; 4];
+                for kx in 0..3 {
+                    let (g0, g1, g2) = (g(0, kx), g(1, kx), g(2, kx));
+                    r[0][kx] = g0;
+                    r[1][kx] = 0.5 * (g0 + g1 + g2);
+                    r[2][kx] = 0.5 * (g0 - g1 + g2);
+                    r[3][kx] = g2;
+                }
+                for (i, ri) in r.iter().enumerate() {
+                    let row = [
+                        ri[0],
+                        0.5 * (ri[0] + ri[1] + ri[2]),
+                        0.5 * (ri[0] - ri[1] + ri[2]),
+                        ri[2],
+                    ];
+                    for (j, v) in row.into_iter().enumerate() {
+                        let xi = 4 * i + j;
+                        u[(xi * ci + c) * co + o] = v;
+                        ut[(xi * co + o) * ci + c] = v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `y [n·H·W × C_out] = conv(x) + b` from the padded input
+    /// `xp [n·(H+2)·(W+2) × C_in]`, with `u` from
+    /// [`Winograd::transform_weight`].
+    pub fn forward(
+        &self,
+        xp: &[f32],
+        n: usize,
+        u: &[f32],
+        bias: &[f32],
+        s: &mut WinogradScratch,
+        y: &mut [f32],
+    ) {
+        let g = &self.geom;
+        let (ci, co) = (g.c_in, g.c_out);
+        assert!(xp.len() >= n * self.padded_len(), "winograd: input");
+        assert!(
+            y.len() >= n * g.out_len() && bias.len() >= co,
+            "winograd: output"
+        );
+        assert!(u.len() >= self.u_len(), "winograd: weight");
+        let mut s0 = 0;
+        while s0 < n {
+            let c = self.chunk.min(n - s0);
+            let t = c * self.th * self.tw;
+            self.input_transform(&xp[s0 * self.padded_len()..], c, &mut s.v);
+            for xi in 0..16 {
+                kernels::rows_gemm(
+                    &s.v[xi * ci..],
+                    16 * ci,
+                    &self.seq_in,
+                    t,
+                    &u[xi * ci * co..],
+                    co,
+                    None,
+                    &mut s.m[xi * co..],
+                    16 * co,
+                    false,
+                );
+            }
+            self.output_transform(&s.m, c, bias, &mut y[s0 * g.out_len()..]);
+            s0 += c;
+        }
+    }
+
+    /// Backward after [`Winograd::forward`] of the same `xp`: the weight
+    /// gradient `gw [C_out × 9·C_in]` (overwritten) and, with `gx`, the
+    /// input gradient `[n·H·W × C_in]` (overwritten); `ut` from
+    /// [`Winograd::transform_weight`]. The bias gradient is the caller's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        xp: &[f32],
+        gy: &[f32],
+        n: usize,
+        ut: &[f32],
+        s: &mut WinogradScratch,
+        gw: &mut [f32],
+        mut gx: Option<&mut [f32]>,
+    ) {
+        let g = &self.geom;
+        let (ci, co) = (g.c_in, g.c_out);
+        assert!(xp.len() >= n * self.padded_len(), "winograd: input");
+        assert!(gy.len() >= n * g.out_len(), "winograd: gradient");
+        assert!(
+            ut.len() >= self.u_len() && gw.len() >= co * 9 * ci,
+            "winograd: weight"
+        );
+        let gu = &mut s.gu[..16 * ci * co];
+        gu.fill(0.0);
+        let mut s0 = 0;
+        while s0 < n {
+            let c = self.chunk.min(n - s0);
+            let t = c * self.th * self.tw;
+            self.input_transform(&xp[s0 * self.padded_len()..], c, &mut s.v);
+            self.grad_output_transform(&gy[s0 * g.out_len()..], c, &mut s.m);
+            for xi in 0..16 {
+                kernels::acc_outer(
+                    &s.v[xi * ci..],
+                    (1, 0, 0),
+                    (t, 16 * ci, 16 * co),
+                    &self.seq_in,
+                    &s.m[xi * co..],
+                    co,
+                    &mut gu[xi * ci * co..],
+                );
+            }
+            if let Some(gx) = gx.as_deref_mut() {
+                // gV overwrites V (no longer needed for this chunk)
+                for xi in 0..16 {
+                    kernels::rows_gemm(
+                        &s.m[xi * co..],
+                        16 * co,
+                        &self.seq_out,
+                        t,
+                        &ut[xi * co * ci..],
+                        ci,
+                        None,
+                        &mut s.v[xi * ci..],
+                        16 * ci,
+                        false,
+                    );
+                }
+                self.grad_input_transform(&s.v, c, &mut s.gxp, &mut gx[s0 * g.in_len()..]);
+            }
+            s0 += c;
+        }
+        self.grad_weight_transform(gu, gw);
+    }
+
+    /// `V = Bᵀ d B` for every tile of `c` padded images.
+    fn input_transform(&self, xp: &[f32], c: usize, v: &mut [f32]) {
+        let ci = self.geom.c_in;
+        let plen = self.padded_len();
+        let xp = &xp[..c * plen];
+        let v = &mut v[..c * self.th * self.tw * 16 * ci];
+        let mut t = 0;
+        for img in 0..c {
+            for ty in 0..self.th {
+                for tx in 0..self.tw {
+                    for cb in (0..ci).step_by(L) {
+                        let mut d = [[[0.0f32; L]; 4]; 4];
+                        for (i, di) in d.iter_mut().enumerate() {
+                            for (j, dij) in di.iter_mut().enumerate() {
+                                let at =
+                                    img * plen + ((2 * ty + i) * self.wp + 2 * tx + j) * ci + cb;
+                                *dij = xp[at..at + L].try_into().expect("lanes");
+                            }
+                        }
+                        let mut r = [[[0.0f32; L]; 4]; 4];
+                        for j in 0..4 {
+                            r[0][j] = sub(&d[0][j], &d[2][j]);
+                            r[1][j] = add(&d[1][j], &d[2][j]);
+                            r[2][j] = sub(&d[2][j], &d[1][j]);
+                            r[3][j] = sub(&d[1][j], &d[3][j]);
+                        }
+                        for (i, ri) in r.iter().enumerate() {
+                            let row = [
+                                sub(&ri[0], &ri[2]),
+                                add(&ri[1], &ri[2]),
+                                sub(&ri[2], &ri[1]),
+                                sub(&ri[1], &ri[3]),
+                            ];
+                            for (j, val) in row.iter().enumerate() {
+                                let at = (t * 16 + 4 * i + j) * ci + cb;
+                                v[at..at + L].copy_from_slice(val);
+                            }
+                        }
+                    }
+                    t += 1;
+                }
+            }
+        }
+    }
+
+    /// `Y = Aᵀ M A + b` into the output maps of `c` images.
+    fn output_transform(&self, m: &[f32], c: usize, bias: &[f32], y: &mut [f32]) {
+        let g = &self.geom;
+        let co = g.c_out;
+        let mut t = 0;
+        for img in 0..c {
+            for ty in 0..self.th {
+                for tx in 0..self.tw {
+                    for cb in (0..co).step_by(L) {
+                        let mv = |xi: usize| -> Lanes {
+                            let at = (t * 16 + xi) * co + cb;
+                            m[at..at + L].try_into().expect("lanes")
+                        };
+                        let mut s = [[[0.0f32; L]; 4]; 2];
+                        for j in 0..4 {
+                            let (m0, m1, m2, m3) = (mv(j), mv(4 + j), mv(8 + j), mv(12 + j));
+                            s[0][j] = add(&add(&m0, &m1), &m2);
+                            s[1][j] = sub(&sub(&m1, &m2), &m3);
+                        }
+                        let b: Lanes = bias[cb..cb + L].try_into().expect("lanes");
+                        for (a, sa) in s.iter().enumerate() {
+                            let out = [
+                                add(&add(&add(&sa[0], &sa[1]), &sa[2]), &b),
+                                add(&sub(&sub(&sa[1], &sa[2]), &sa[3]), &b),
+                            ];
+                            for (bx, val) in out.iter().enumerate() {
+                                let at = ((img * g.h + 2 * ty + a) * g.w + 2 * tx + bx) * co + cb;
+                                y[at..at + L].copy_from_slice(val);
+                            }
+                        }
+                    }
+                    t += 1;
+                }
+            }
+        }
+    }
+
+    /// `gM = A gY Aᵀ` for every tile of `c` images.
+    fn grad_output_transform(&self, gy: &[f32], c: usize, gm: &mut [f32]) {
+        let g = &self.geom;
+        let co = g.c_out;
+        let mut t = 0;
+        for img in 0..c {
+            for ty in 0..self.th {
+                for tx in 0..self.tw {
+                    for cb in (0..co).step_by(L) {
+                        let gv = |a: usize, b: usize| -> Lanes {
+                            let at = ((img * g.h + 2 * ty + a) * g.w + 2 * tx + b) * co + cb;
+                            gy[at..at + L].try_into().expect("lanes")
+                        };
+                        let (g00, g01, g10, g11) = (gv(0, 0), gv(0, 1), gv(1, 0), gv(1, 1));
+                        let r = [
+                            [g00, g01],
+                            [add(&g00, &g10), add(&g01, &g11)],
+                            [sub(&g00, &g10), sub(&g01, &g11)],
+                            [neg(&g10), neg(&g11)],
+                        ];
+                        for (i, ri) in r.iter().enumerate() {
+                            let row =
+                                [ri[0], add(&ri[0], &ri[1]), sub(&ri[0], &ri[1]), neg(&ri[1])];
+                            for (j, val) in row.iter().enumerate() {
+                                let at = (t * 16 + 4 * i + j) * co + cb;
+                                gm[at..at + L].copy_from_slice(val);
+                            }
+                        }
+                    }
+                    t += 1;
+                }
+            }
+        }
+    }
+
+    /// `gd = B gV Bᵀ` scattered onto the padded input gradient of `c`
+    /// images, then cropped into `gx` (overwritten).
+    fn grad_input_transform(&self, gv: &[f32], c: usize, gxp: &mut [f32], gx: &mut [f32]) {
+        let g = &self.geom;
+        let ci = g.c_in;
+        let plen = self.padded_len();
+        let gxp = &mut gxp[..c * plen];
+        gxp.fill(0.0);
+        let mut t = 0;
+        for img in 0..c {
+            for ty in 0..self.th {
+                for tx in 0..self.tw {
+                    for cb in (0..ci).step_by(L) {
+                        let vv = |xi: usize| -> Lanes {
+                            let at = (t * 16 + xi) * ci + cb;
+                            gv[at..at + L].try_into().expect("lanes")
+                        };
+                        let mut r = [[[0.0f32; L]; 4]; 4];
+                        for j in 0..4 {
+                            let (v0, v1, v2, v3) = (vv(j), vv(4 + j), vv(8 + j), vv(12 + j));
+                            r[0][j] = v0;
+                            r[1][j] = add(&sub(&v1, &v2), &v3);
+                            r[2][j] = add(&sub(&v1, &v0), &v2);
+                            r[3][j] = neg(&v3);
+                        }
+                        for (i, ri) in r.iter().enumerate() {
+                            let row = [
+                                ri[0],
+                                add(&sub(&ri[1], &ri[2]), &ri[3]),
+                                add(&sub(&ri[1], &ri[0]), &ri[2]),
+                                neg(&ri[3]),
+                            ];
+                            for (j, val) in row.iter().enumerate() {
+                                let at =
+                                    img * plen + ((2 * ty + i) * self.wp + 2 * tx + j) * ci + cb;
+                                for (d, s) in gxp[at..at + L].iter_mut().zip(val) {
+                                    *d += s;
+                                }
+                            }
+                        }
+                    }
+                    t += 1;
+                }
+            }
+        }
+        let row = g.w * ci;
+        for img in 0..c {
+            for y in 0..g.h {
+                let src = img * plen + ((y + 1) * self.wp + 1) * ci;
+                let dst = (img * g.h + y) * row;
+                gx[dst..dst + row].copy_from_slice(&gxp[src..src + row]);
+            }
+        }
+    }
+
+    /// `gW = Gᵀ gU G` into the weight layout `[C_out × 9·C_in]`.
+    fn grad_weight_transform(&self, gu: &[f32], gw: &mut [f32]) {
+        let (ci, co) = (self.geom.c_in, self.geom.c_out);
+        for o in 0..co {
+            for c in 0..ci {
+                let u = |xi: usize| gu[(xi * ci + c) * co + o];
+                let mut r = [[0.0f32; 4]; 3];
+                for j in 0..4 {
+                    let (u0, u1, u2, u3) = (u(j), u(4 + j), u(8 + j), u(12 + j));
+                    r[0][j] = u0 + 0.5 * u1 + 0.5 * u2;
+                    r[1][j] = 0.5 * u1 - 0.5 * u2;
+                    r[2][j] = 0.5 * u1 + 0.5 * u2 + u3;
+                }
+                for (ky, rk) in r.iter().enumerate() {
+                    let row = [
+                        rk[0] + 0.5 * rk[1] + 0.5 * rk[2],
+                        0.5 * rk[1] - 0.5 * rk[2],
+                        0.5 * rk[1] + 0.5 * rk[2] + rk[3],
+                    ];
+                    for (kx, v) in row.into_iter().enumerate() {
+                        gw[o * 9 * ci + (ky * 3 + kx) * ci + c] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn add(a: &Lanes, b: &Lanes) -> Lanes {
+    std::array::from_fn(|i| a[i] + b[i])
+}
+
+#[inline(always)]
+fn sub(a: &Lanes, b: &Lanes) -> Lanes {
+    std::array::from_fn(|i| a[i] - b[i])
+}
+
+#[inline(always)]
+fn neg(a: &Lanes) -> Lanes {
+    std::array::from_fn(|i| -a[i])
+}
