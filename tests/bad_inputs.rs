@@ -151,6 +151,10 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
                 .into(),
         ),
         ("config-not-toml.toml", b"[model\nlayers = ".to_vec()),
+        (
+            "config-shift-too-large.toml",
+            GOOD_CONFIG.replace("resize = 11", "resize = 11\nshift = 11").into(),
+        ),
     ]
 }
 
@@ -314,6 +318,11 @@ const CASES: &[Case] = &[
         file: "config-not-toml.toml",
         role: "config",
         expect: &["config-not-toml.toml"],
+    },
+    Case {
+        file: "config-shift-too-large.toml",
+        role: "config",
+        expect: &["data.shift", "11"],
     },
 ];
 

@@ -531,6 +531,8 @@ fn valid_entries() -> impl Strategy<Value = Entries> {
             ("data", "resize", resize.to_string()),
             ("data", "train_limit", tl.to_string()),
             ("data", "test_limit", vl.to_string()),
+            // 0..resize, drawn from the train limit to keep the strategy's shape
+            ("data", "shift", (tl % resize as u64).to_string()),
             match &arch {
                 None => ("model", "layers", ints(&layers)),
                 Some(a) => {

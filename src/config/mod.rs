@@ -153,6 +153,16 @@ pub struct DataConfig {
     /// Use only the first N test images (0 = all).
     #[serde(default)]
     pub test_limit: usize,
+    /// Translate every training image, every epoch, by integer offsets
+    /// (dx, dy) each uniform in `[−shift, shift]` pixels of the resized
+    /// image (zeros shifted in; see `data::augment`); test images are never
+    /// shifted. 0 = off.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub shift: usize,
+}
+
+fn is_zero_usize(v: &usize) -> bool {
+    *v == 0
 }
 
 /// One explicit FS table set, overriding the binary coding of a coding.
@@ -358,6 +368,7 @@ impl Default for DataConfig {
             resize: default_resize(),
             train_limit: 0,
             test_limit: 0,
+            shift: 0,
         }
     }
 }

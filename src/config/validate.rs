@@ -154,6 +154,15 @@ impl Config {
                 format!("{} must be in 1..=28", d.resize),
             ));
         }
+        if d.shift >= d.resize {
+            return Err(Error::config(
+                "data.shift",
+                format!(
+                    "{} must be below data.resize = {} (the side of the image)",
+                    d.shift, d.resize
+                ),
+            ));
+        }
         let inputs = d.resize * d.resize;
         if m.arch.is_empty() && m.layers[0] != inputs {
             return Err(Error::config(

@@ -1,5 +1,7 @@
-//! Datasets: IDX reader, resize transform, dataset lookup and batching.
+//! Datasets: IDX reader, resize transform, dataset lookup and batching,
+//! training augmentation.
 
+pub mod augment;
 pub mod dataset;
 pub mod idx;
 pub mod resize;

@@ -1,4 +1,5 @@
-//! The training loop: seeded shuffling, mini-batch STBP, Adam, step LR.
+//! The training loop: seeded shuffling, optional random translation of
+//! the training images, mini-batch STBP, Adam, step LR.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Adam, loss_and_grad};
 use crate::config::Config;
 use crate::data::Dataset;
+use crate::data::augment;
 use crate::error::{Error, Result};
 use crate::metrics::{EvalResult, evaluate};
 use crate::model::{NetWorkspace, Network};
@@ -49,6 +51,8 @@ pub struct Trainer {
     labels: Vec<u8>,
     spikes_before: Vec<u64>,
     lam: Vec<f32>,
+    /// One image, the source of the in-place shift (`data.shift`).
+    shift_scratch: Vec<f32>,
 }
 
 impl Trainer {
@@ -73,6 +77,7 @@ impl Trainer {
             labels,
             spikes_before: Vec::new(),
             lam: Vec::new(),
+            shift_scratch: Vec::new(),
         }
     }
 
@@ -125,6 +130,9 @@ impl Trainer {
             let idx = &self.order[bi * bs..((bi + 1) * bs).min(train.n)];
             let b = idx.len();
             train.gather(idx, self.ws.input_mut(b), &mut self.labels[..b]);
+            if self.config.data.shift > 0 {
+                self.shift_batch(train, bi);
+            }
             self.spikes_before.clear();
             self.spikes_before.extend_from_slice(self.ws.spikes());
             self.model.forward_train(&mut self.ws, b);
@@ -160,6 +168,26 @@ impl Trainer {
             loss_sum / batches.max(1) as f64,
             100.0 * correct as f64 / train.n.max(1) as f64,
         ))
+    }
+
+    /// Translate the rows of batch `bi` (just gathered) by their offsets
+    /// for this epoch (`data.shift`).
+    fn shift_batch(&mut self, train: &Dataset, bi: usize) {
+        if train.dim == 0 {
+            return;
+        }
+        let bs = self.config.train.batch_size;
+        let idx = &self.order[bi * bs..((bi + 1) * bs).min(train.n)];
+        let (seed, epoch, shift) = (self.config.seed, self.epoch as u64, self.config.data.shift);
+        self.shift_scratch.resize(train.dim, 0.0);
+        let rows = self.ws.input_mut(idx.len());
+        for (&i, row) in idx.iter().zip(rows.chunks_exact_mut(train.dim)) {
+            let (dx, dy) = augment::offset(seed, epoch, i as u64, shift);
+            if (dx, dy) != (0, 0) {
+                self.shift_scratch.copy_from_slice(row);
+                augment::shift_image(&self.shift_scratch, train.side, dx, dy, row);
+            }
+        }
     }
 
     /// The spike penalty of the batch just run forward (science of the
