@@ -70,7 +70,7 @@ fn check_against_im2col(g: ConvGeom, n: usize, seed: u64) {
         );
     }
     let mut gwt = vec![f32::NAN; w.len()];
-    d.grad_weight(&xp, &gy, n, &mut gwt);
+    d.grad_weight(&xp, &gy, n, &mut gwt, false);
     let mut gw = vec![f32::NAN; w.len()];
     conv_direct::untranspose_grad(&gwt, g.c_out, g.patch(), &mut gw);
     for i in 0..gw.len() {
@@ -168,7 +168,7 @@ fn direct_gradients_match_finite_differences() {
     let mut xp = vec![0.0; n * d.padded_len()];
     d.pad(&x, n, &mut xp);
     let mut gwt = vec![0.0; w.len()];
-    d.grad_weight(&xp, &r, n, &mut gwt);
+    d.grad_weight(&xp, &r, n, &mut gwt, false);
     let mut gw = vec![0.0; w.len()];
     conv_direct::untranspose_grad(&gwt, g.c_out, g.patch(), &mut gw);
     let mut wflip = vec![0.0; w.len()];
@@ -407,7 +407,18 @@ fn winograd_matches_im2col_gemm() {
         let mut y = vec![f32::NAN; n * g.out_len()];
         wg.forward(&xp, n, &u, lin.bias.as_slice().unwrap(), &mut s, &mut y);
         let (mut gw, mut gx) = (vec![f32::NAN; gw_ref.len()], vec![f32::NAN; gx_ref.len()]);
-        wg.backward(&xp, &gy, n, &ut, &mut s, &mut gw, Some(&mut gx));
+        let mut gu = vec![f32::NAN; wg.u_len()];
+        wg.backward(
+            &xp,
+            &gy,
+            n,
+            &ut,
+            &mut s,
+            &mut gu,
+            false,
+            &mut gw,
+            Some(&mut gx),
+        );
         // Normwise: the transforms round differently from a plain sum.
         for (name, got, want) in [
             ("y", &y, &y_ref),
@@ -474,7 +485,18 @@ fn winograd_gradients_match_finite_differences() {
     let (mut gw, mut gx) = (vec![0.0; w.len()], vec![0.0; x.len()]);
     let mut s2 = WinogradScratch::default();
     s2.serve(&wg);
-    wg.backward(&xp, &r, n, &ut, &mut s2, &mut gw, Some(&mut gx));
+    let mut gu = vec![f32::NAN; wg.u_len()];
+    wg.backward(
+        &xp,
+        &r,
+        n,
+        &ut,
+        &mut s2,
+        &mut gu,
+        false,
+        &mut gw,
+        Some(&mut gx),
+    );
     let eps = 0.25f32;
     for i in 0..x.len() {
         let (mut xp, mut xm) = (x.clone(), x.clone());

@@ -225,11 +225,24 @@ impl Conv2d<'_> {
     /// Parameter gradients of `n` images after [`Conv2d::forward`] left
     /// their columns in `cols`: `gw = gyᵀ·cols`, `gb = Σ_rows gy`.
     pub fn grad_params(&self, cols: &[f32], gy: &[f32], n: usize, gw: &mut [f32], gb: &mut [f32]) {
+        self.grad_params_into(cols, gy, n, gw, gb, false);
+    }
+
+    /// [`Conv2d::grad_params`], added to `gw` and `gb` with `accumulate`.
+    pub fn grad_params_into(
+        &self,
+        cols: &[f32],
+        gy: &[f32],
+        n: usize,
+        gw: &mut [f32],
+        gb: &mut [f32],
+        accumulate: bool,
+    ) {
         let g = &self.geom;
         let (m, p, o) = (n * g.ho() * g.wo(), g.patch(), g.c_out);
         let gy = &gy[..m * o];
-        matmul(gw, gy, &cols[..m * p], o, p, m, true, false, false);
-        grad_bias(gy, o, gb);
+        matmul(gw, gy, &cols[..m * p], o, p, m, true, false, accumulate);
+        grad_bias_into(gy, o, gb, accumulate);
     }
 
     /// Input gradient `gx` of `n` images, in tiles of [`TILE`] images:
@@ -280,7 +293,14 @@ impl Conv2d<'_> {
 
 /// `gb = Σ_rows gy` for `gy [rows × o]` (overwritten).
 pub fn grad_bias(gy: &[f32], o: usize, gb: &mut [f32]) {
-    gb[..o].fill(0.0);
+    grad_bias_into(gy, o, gb, false);
+}
+
+/// `gb (+)= Σ_rows gy` for `gy [rows × o]` (added with `accumulate`).
+pub fn grad_bias_into(gy: &[f32], o: usize, gb: &mut [f32], accumulate: bool) {
+    if !accumulate {
+        gb[..o].fill(0.0);
+    }
     for row in gy.chunks_exact(o) {
         for (b, v) in gb.iter_mut().zip(row) {
             *b += v;

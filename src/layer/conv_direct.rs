@@ -142,15 +142,17 @@ impl DirectConv {
         }
     }
 
-    /// `gwt [R × C_out] = Σ_p xp[p, r]·gy[p, o]` over `n` images
-    /// (overwritten), `gy [n·Ho·Wo × C_out]`.
-    pub fn grad_weight(&self, xp: &[f32], gy: &[f32], n: usize, gwt: &mut [f32]) {
+    /// `gwt [R × C_out] (+)= Σ_p xp[p, r]·gy[p, o]` over `n` images,
+    /// `gy [n·Ho·Wo × C_out]` (overwritten unless `accumulate`).
+    pub fn grad_weight(&self, xp: &[f32], gy: &[f32], n: usize, gwt: &mut [f32], accumulate: bool) {
         let g = &self.geom;
         let (ho, wo, co, ci) = (g.ho(), g.wo(), g.c_out, g.c_in);
         assert!(xp.len() >= n * self.padded_len(), "direct conv: input");
         assert!(gy.len() >= n * ho * wo * co, "direct conv: gradient");
         let gwt = &mut gwt[..g.patch() * co];
-        gwt.fill(0.0);
+        if !accumulate {
+            gwt.fill(0.0);
+        }
         for img in 0..n {
             let xi = &xp[img * self.padded_len()..(img + 1) * self.padded_len()];
             let gi = &gy[img * ho * wo * co..(img + 1) * ho * wo * co];

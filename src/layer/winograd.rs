@@ -56,8 +56,6 @@ pub struct WinogradScratch {
     v: Vec<f32>,
     m: Vec<f32>,
     gxp: Vec<f32>,
-    /// `gU [16 × C_in × C_out]`, the transformed weight gradient.
-    gu: Vec<f32>,
 }
 
 impl WinogradScratch {
@@ -73,7 +71,6 @@ impl WinogradScratch {
         grow(&mut self.v, t * 16 * g.c_in);
         grow(&mut self.m, t * 16 * g.c_out);
         grow(&mut self.gxp, w.chunk * (g.h + 2) * w.wp * g.c_in);
-        grow(&mut self.gu, 16 * g.c_in * g.c_out);
     }
 }
 
@@ -194,10 +191,13 @@ impl Winograd {
         }
     }
 
-    /// Backward after [`Winograd::forward`] of the same `xp`: the weight
-    /// gradient `gw [C_out × 9·C_in]` (overwritten) and, with `gx`, the
-    /// input gradient `[n·H·W × C_in]` (overwritten); `ut` from
-    /// [`Winograd::transform_weight`]. The bias gradient is the caller's.
+    /// Backward after [`Winograd::forward`] of the same `xp`: adds the
+    /// transformed weight gradient of these `n` images to `gu`
+    /// ([`u_len`](Self::u_len) values; zeroed first unless `accumulate`),
+    /// writes `gw = Gᵀ gU G [C_out × 9·C_in]` from the running `gu`, and
+    /// with `gx` the input gradient `[n·H·W × C_in]` (overwritten); `ut`
+    /// from [`Winograd::transform_weight`]. The bias gradient is the
+    /// caller's.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -206,6 +206,8 @@ impl Winograd {
         n: usize,
         ut: &[f32],
         s: &mut WinogradScratch,
+        gu: &mut [f32],
+        accumulate: bool,
         gw: &mut [f32],
         mut gx: Option<&mut [f32]>,
     ) {
@@ -217,8 +219,10 @@ impl Winograd {
             ut.len() >= self.u_len() && gw.len() >= co * 9 * ci,
             "winograd: weight"
         );
-        let gu = &mut s.gu[..16 * ci * co];
-        gu.fill(0.0);
+        let gu = &mut gu[..16 * ci * co];
+        if !accumulate {
+            gu.fill(0.0);
+        }
         let mut s0 = 0;
         while s0 < n {
             let c = self.chunk.min(n - s0);

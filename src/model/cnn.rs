@@ -19,12 +19,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::arch::{Op, Plan, plan};
-use super::cnn_workspace::{CnnWorkspace, Derived, Part};
+use super::cnn_workspace::{CnnWorkspace, Part};
 use crate::config::ModelConfig;
-use crate::layer::conv::{Conv2d, conv_params, grad_bias};
-use crate::layer::conv_direct::{DirectConv, flip_weight, transpose_weight, untranspose_grad};
+use crate::layer::Linear;
+use crate::layer::conv::conv_params;
+use crate::layer::conv_direct::{DirectConv, flip_weight, transpose_weight};
 use crate::layer::winograd::Winograd;
-use crate::layer::{Linear, matmul, pool};
 use crate::neuron::{FsCoding, FsTables};
 
 /// A convolutional FS network.
@@ -256,210 +256,6 @@ impl Cnn {
             }
         }
     }
-
-    fn part_forward(
-        &self,
-        part: &mut Part,
-        input: &[f32],
-        n: usize,
-        out: &mut [f32],
-        train: bool,
-        dv: &Derived,
-    ) {
-        let nops = self.plan.ops.len();
-        let sizes = self.sizes();
-        for i in 0..nops {
-            if i > 0 && self.fused[i - 1] {
-                continue; // the pooling ran with the FS coding before it
-            }
-            let (before, after) = part.acts.split_at_mut(i);
-            let x: &[f32] = if i == 0 { input } else { &before[i - 1] };
-            let y: &mut [f32] = if i + 1 == nops { out } else { &mut after[0] };
-            let len = n * sizes[i];
-            match self.plan.ops[i] {
-                Op::Fs(c) if self.fused[i] => {
-                    let cod = &self.codings[c];
-                    let Op::AvgPool(pg) = self.plan.ops[i + 1] else {
-                        unreachable!("fused with a pooling")
-                    };
-                    let pooled = &mut after[1];
-                    part.spikes[c] += if train && i > 0 {
-                        cod.forward_train_pool(&pg, x, n, pooled, &mut part.du[i])
-                    } else {
-                        cod.forward_pool(&pg, x, n, pooled)
-                    };
-                    if !train {
-                        part.sops[c] += count_sops(cod, &x[..len], &self.fan[c]);
-                    }
-                }
-                Op::Fs(c) => {
-                    let cod = &self.codings[c];
-                    let (x, y) = (&x[..len], &mut y[..len]);
-                    part.spikes[c] += if train && i > 0 {
-                        cod.forward_train(x, y, &mut part.du[i][..len])
-                    } else {
-                        cod.forward(x, y)
-                    };
-                    if !train {
-                        part.sops[c] += count_sops(cod, x, &self.fan[c]);
-                    }
-                }
-                Op::Conv { layer, geom } => {
-                    if let Some(d) = &self.direct[i] {
-                        let xp = &mut part.cols[i];
-                        d.pad(x, n, xp);
-                        let b = self.layers[layer].bias.as_slice().expect("contiguous");
-                        let y = &mut y[..n * geom.out_len()];
-                        match &self.winograd[i] {
-                            Some(wg) => wg.forward(xp, n, &dv.wu[layer], b, &mut part.wino, y),
-                            None => d.forward(xp, n, &dv.wt[layer], Some(b), y),
-                        }
-                        continue;
-                    }
-                    let conv = Conv2d {
-                        geom,
-                        lin: &self.layers[layer],
-                    };
-                    let cols = &mut part.cols[i];
-                    if train {
-                        if cols.len() < part.capacity * geom.cols_len() {
-                            cols.resize(part.capacity * geom.cols_len(), 0.0);
-                        }
-                        conv.forward(x, n, cols, y);
-                    } else {
-                        conv.forward_tiled(x, n, cols, y);
-                    }
-                }
-                Op::AvgPool(g) => pool::avg_forward(&g, x, n, y),
-                Op::MaxPool(g) => pool::max_forward(&g, x, n, y, &mut part.arg[i]),
-                Op::Fc { layer, .. } => self.layers[layer].forward(x, n, y, 1.0),
-            }
-        }
-    }
-
-    fn part_backward(&self, part: &mut Part, input: &[f32], g_out: &[f32], n: usize, dv: &Derived) {
-        let nops = self.plan.ops.len();
-        let sizes = self.sizes();
-        let first_syn = self
-            .plan
-            .ops
-            .iter()
-            .position(|o| matches!(o, Op::Conv { .. } | Op::Fc { .. }))
-            .expect("an fc");
-        let Part {
-            acts,
-            du,
-            cols,
-            arg,
-            g,
-            gcols,
-            gwt,
-            wino,
-            grads,
-            ..
-        } = part;
-        let [g0, g1] = g;
-        let (mut gy, mut gx): (&mut Vec<f32>, &mut Vec<f32>) = (g0, g1);
-        for i in (first_syn..nops).rev() {
-            let need_gx = i > first_syn;
-            let x: &[f32] = if i == 0 { input } else { &acts[i - 1] };
-            let gyv: &[f32] = if i + 1 == nops { g_out } else { &gy[..] };
-            let len = n * sizes[i];
-            match self.plan.ops[i] {
-                Op::Fs(_) if self.fused[i] => continue, // done with the pooling
-                Op::AvgPool(pg) if i > 0 && self.fused[i - 1] => {
-                    FsCoding::backward_pool(&pg, gyv, &du[i - 1], n, gx)
-                }
-                Op::Fs(_) => {
-                    for ((o, a), d) in gx[..len].iter_mut().zip(&gyv[..len]).zip(&du[i][..len]) {
-                        *o = a * d;
-                    }
-                }
-                Op::AvgPool(pg) => pool::avg_backward(&pg, gyv, n, gx),
-                Op::MaxPool(pg) => pool::max_backward(&pg, gyv, &arg[i], n, gx),
-                Op::Conv { layer, geom } => {
-                    let (gw, gb) = grads.split_at_mut(2 * layer + 1);
-                    let conv = Conv2d {
-                        geom,
-                        lin: &self.layers[layer],
-                    };
-                    let gyv = &gyv[..n * geom.out_len()];
-                    let (gw, gb) = (&mut gw[2 * layer], &mut gb[0]);
-                    match &self.direct[i] {
-                        None => conv.backward(
-                            &cols[i],
-                            gyv,
-                            n,
-                            gw,
-                            gb,
-                            need_gx.then_some((&mut gcols[..], &mut gx[..])),
-                        ),
-                        Some(_) if self.winograd[i].is_some() => {
-                            let wg = self.winograd[i].as_ref().expect("winograd");
-                            let gx = need_gx.then_some(&mut gx[..]);
-                            wg.backward(&cols[i], gyv, n, &dv.wut[layer], wino, gw, gx);
-                            grad_bias(gyv, geom.c_out, gb);
-                        }
-                        Some(d) => {
-                            d.grad_weight(&cols[i], gyv, n, gwt);
-                            untranspose_grad(gwt, geom.c_out, geom.patch(), gw);
-                            grad_bias(gyv, geom.c_out, gb);
-                            if need_gx && d.has_grad_input() {
-                                let gyp = &mut gcols[..n * d.padded_grad_len()];
-                                d.grad_input(gyv, n, &dv.wflip[layer], gyp, gx);
-                            } else if need_gx {
-                                conv.grad_input(gyv, n, gcols, gx);
-                            }
-                        }
-                    }
-                }
-                Op::Fc {
-                    layer,
-                    inputs,
-                    outputs,
-                } => {
-                    let (gw, gb) = grads.split_at_mut(2 * layer + 1);
-                    let gyv = &gyv[..n * outputs];
-                    matmul(
-                        &mut gw[2 * layer],
-                        gyv,
-                        x,
-                        outputs,
-                        inputs,
-                        n,
-                        true,
-                        false,
-                        false,
-                    );
-                    let gb = &mut gb[0];
-                    gb.fill(0.0);
-                    for row in gyv.chunks_exact(outputs) {
-                        for (b, v) in gb.iter_mut().zip(row) {
-                            *b += v;
-                        }
-                    }
-                    if need_gx {
-                        let w = self.layers[layer].weight.as_slice().expect("contiguous");
-                        matmul(
-                            &mut gx[..n * inputs],
-                            gyv,
-                            w,
-                            n,
-                            inputs,
-                            outputs,
-                            false,
-                            false,
-                            false,
-                        );
-                    }
-                }
-            }
-            if !need_gx {
-                break;
-            }
-            std::mem::swap(&mut gy, &mut gx);
-        }
-    }
 }
 
 /// Run `f(part, first_row, rows, out_rows)` for every part with rows, part
@@ -491,26 +287,6 @@ where
             f(part, 0, per.min(batch), mine);
         }
     });
-}
-
-/// SOPs of FS-coding `x` (images of `fan.len()` elements): Σ spikes·fan.
-fn count_sops(cod: &FsCoding, x: &[f32], fan: &[u32]) -> u64 {
-    let st = cod.steps();
-    let mut total = 0u64;
-    for img in x.chunks_exact(fan.len()) {
-        for (&v0, &f) in img.iter().zip(fan) {
-            let mut v = v0;
-            let mut s = 0u64;
-            for t in 0..st.k {
-                if v - st.thr[t] > 0.0 {
-                    s += 1;
-                    v -= st.rst[t];
-                }
-            }
-            total += s * f as u64;
-        }
-    }
-    total
 }
 
 /// Outgoing synapses of each element of FS op `i`'s map: through any

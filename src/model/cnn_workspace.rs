@@ -24,13 +24,15 @@ pub struct Part {
     pub cols: Vec<Vec<f32>>,
     /// `arg[i]`: argmax of max-pool op `i`.
     pub arg: Vec<Vec<u32>>,
-    /// Gradient ping-pong buffers (largest activation).
-    pub g: [Vec<f32>; 2],
+    /// Gradient buffers (largest activation): the fc ops ping-pong
+    /// between the first two, the per-image tiles between the other two.
+    pub g: [Vec<f32>; 3],
     /// Column gradient of one tile of images (largest im2col conv), or
     /// the padded output gradient of a direct conv, whichever is larger.
     pub gcols: Vec<f32>,
-    /// Transposed weight gradient `[R × C_out]` of a direct conv.
-    pub gwt: Vec<f32>,
+    /// `gacc[i]`: running weight gradient of conv op `i` across tiles:
+    /// `[R × C_out]` (direct) or the transformed `gU` (Winograd).
+    pub gacc: Vec<Vec<f32>>,
     /// Buffers of the Winograd convolutions.
     pub wino: WinogradScratch,
     /// Parameter gradients of this part, in `for_each_param` order.
@@ -96,13 +98,15 @@ impl CnnWorkspace {
             })
             .max()
             .unwrap_or(0);
-        let gwt_len = (0..nops)
-            .map(|i| match (&model.plan.ops[i], direct(i)) {
-                (Op::Conv { geom, .. }, Some(_)) => geom.patch() * geom.c_out,
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0);
+        let gacc = (0..nops)
+            .map(
+                |i| match (&model.plan.ops[i], direct(i), &model.winograd[i]) {
+                    (_, _, Some(w)) => vec![0.0; w.u_len()],
+                    (Op::Conv { geom, .. }, Some(_), None) => vec![0.0; geom.patch() * geom.c_out],
+                    _ => Vec::new(),
+                },
+            )
+            .collect();
         let nl = model.layers.len();
         let mut derived = Derived {
             wt: vec![Vec::new(); nl],
@@ -157,9 +161,13 @@ impl CnnWorkspace {
                     _ => Vec::new(),
                 })
                 .collect(),
-            g: [vec![0.0; per * maxact], vec![0.0; per * maxact]],
+            g: [
+                vec![0.0; per * maxact],
+                vec![0.0; per * maxact],
+                vec![0.0; per * maxact],
+            ],
             gcols: vec![0.0; gcols_len],
-            gwt: vec![0.0; gwt_len],
+            gacc,
             wino,
             grads: model
                 .layers

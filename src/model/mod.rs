@@ -4,6 +4,7 @@
 
 pub mod arch;
 pub mod cnn;
+mod cnn_pass;
 pub mod cnn_workspace;
 pub mod learn;
 pub mod lif_mlp;

@@ -1,0 +1,368 @@
+//! One thread's forward and backward pass of a [`Cnn`] over its part of
+//! a batch.
+//!
+//! The per-image ops before the first fc (convolutions, FS codings,
+//! pooling) run [`TILE_IMAGES`] images at a time, so that a conv's output
+//! is still in cache when the FS coding after it reads it, and each
+//! gradient map when the op before it reads it; the fc ops then run on
+//! the whole part. Weight and bias gradients of the tiled convolutions
+//! are summed tile after tile in a fixed order, so a pass is
+//! deterministic.
+
+use std::ops::Range;
+
+use super::arch::Op;
+use super::cnn::Cnn;
+use super::cnn_workspace::{Derived, Part};
+use crate::layer::conv::{Conv2d, grad_bias_into};
+use crate::layer::conv_direct::untranspose_grad;
+use crate::layer::winograd::WinogradScratch;
+use crate::layer::{matmul, pool};
+use crate::neuron::FsCoding;
+
+/// Images per tile of the per-image ops.
+pub const TILE_IMAGES: usize = 4;
+
+impl Cnn {
+    /// Elements per image of op `i`'s input (`i = ops.len()`: the output).
+    fn size(&self, i: usize) -> usize {
+        let (c, h, w) = self.plan.shapes[i];
+        c * h * w
+    }
+
+    /// Index of the first fc op: the ops before it act per image.
+    fn first_fc(&self) -> usize {
+        self.plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::Fc { .. }))
+            .expect("an fc")
+    }
+
+    /// Forward of `n` images of `input` into `out` (`[n × classes]`);
+    /// `train` keeps what [`Cnn::part_backward`] needs, else SOPs are
+    /// counted.
+    pub(super) fn part_forward(
+        &self,
+        part: &mut Part,
+        input: &[f32],
+        n: usize,
+        out: &mut [f32],
+        train: bool,
+        dv: &Derived,
+    ) {
+        let split = self.first_fc();
+        let mut t0 = 0;
+        while t0 < n {
+            let tn = TILE_IMAGES.min(n - t0);
+            self.ops_forward(part, input, 0..split, t0, tn, out, train, dv);
+            t0 += tn;
+        }
+        let nops = self.plan.ops.len();
+        self.ops_forward(part, input, split..nops, 0, n, out, train, dv);
+    }
+
+    /// Forward of ops `ops` on images `t0..t0+n` of the part.
+    #[allow(clippy::too_many_arguments)]
+    fn ops_forward(
+        &self,
+        part: &mut Part,
+        input: &[f32],
+        ops: Range<usize>,
+        t0: usize,
+        n: usize,
+        out: &mut [f32],
+        train: bool,
+        dv: &Derived,
+    ) {
+        let nops = self.plan.ops.len();
+        for i in ops {
+            if i > 0 && self.fused[i - 1] {
+                continue; // the pooling ran with the FS coding before it
+            }
+            let (si, so) = (self.size(i), self.size(i + 1));
+            let (before, after) = part.acts.split_at_mut(i);
+            let x: &[f32] = if i == 0 { input } else { &before[i - 1] };
+            let x = &x[t0 * si..(t0 + n) * si];
+            let y: &mut [f32] = if i + 1 == nops { out } else { &mut after[0] };
+            let y = &mut y[t0 * so..(t0 + n) * so];
+            match self.plan.ops[i] {
+                Op::Fs(c) if self.fused[i] => {
+                    let cod = &self.codings[c];
+                    let Op::AvgPool(pg) = self.plan.ops[i + 1] else {
+                        unreachable!("fused with a pooling")
+                    };
+                    let pooled = &mut after[1][t0 * pg.out_len()..];
+                    part.spikes[c] += if train && i > 0 {
+                        cod.forward_train_pool(&pg, x, n, pooled, &mut part.du[i][t0 * si..])
+                    } else {
+                        cod.forward_pool(&pg, x, n, pooled)
+                    };
+                    if !train {
+                        part.sops[c] += count_sops(cod, x, &self.fan[c]);
+                    }
+                }
+                Op::Fs(c) => {
+                    let cod = &self.codings[c];
+                    part.spikes[c] += if train && i > 0 {
+                        cod.forward_train(x, y, &mut part.du[i][t0 * si..(t0 + n) * si])
+                    } else {
+                        cod.forward(x, y)
+                    };
+                    if !train {
+                        part.sops[c] += count_sops(cod, x, &self.fan[c]);
+                    }
+                }
+                Op::Conv { layer, geom } => {
+                    let b = self.layers[layer].bias.as_slice().expect("contiguous");
+                    if let Some(d) = &self.direct[i] {
+                        let xp = &mut part.cols[i][t0 * d.padded_len()..];
+                        d.pad(x, n, xp);
+                        match &self.winograd[i] {
+                            Some(wg) => wg.forward(xp, n, &dv.wu[layer], b, &mut part.wino, y),
+                            None => d.forward(xp, n, &dv.wt[layer], Some(b), y),
+                        }
+                        continue;
+                    }
+                    let conv = Conv2d {
+                        geom,
+                        lin: &self.layers[layer],
+                    };
+                    let cols = &mut part.cols[i];
+                    if train {
+                        if cols.len() < part.capacity * geom.cols_len() {
+                            cols.resize(part.capacity * geom.cols_len(), 0.0);
+                        }
+                        conv.forward(x, n, &mut cols[t0 * geom.cols_len()..], y);
+                    } else {
+                        conv.forward_tiled(x, n, cols, y);
+                    }
+                }
+                Op::AvgPool(g) => pool::avg_forward(&g, x, n, y),
+                Op::MaxPool(g) => {
+                    let arg = &mut part.arg[i][t0 * so..(t0 + n) * so];
+                    pool::max_forward(&g, x, n, y, arg)
+                }
+                Op::Fc { layer, .. } => self.layers[layer].forward(x, n, y, 1.0),
+            }
+        }
+    }
+
+    /// Backward after a training forward of the same `n` images: `g_out`
+    /// holds ∂loss/∂out; sets the part's parameter gradients.
+    pub(super) fn part_backward(
+        &self,
+        part: &mut Part,
+        input: &[f32],
+        g_out: &[f32],
+        n: usize,
+        dv: &Derived,
+    ) {
+        let nops = self.plan.ops.len();
+        let split = self.first_fc();
+        let first_syn = self
+            .plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::Conv { .. } | Op::Fc { .. }))
+            .expect("an fc");
+        let Part {
+            acts,
+            du,
+            cols,
+            arg,
+            g,
+            gcols,
+            gacc,
+            wino,
+            grads,
+            ..
+        } = part;
+        let [g0, g1, g2] = g;
+        // The ops from the first fc on (fc and FS only) on the whole part,
+        // ping-pong between g0 and g1.
+        let (mut gy, mut gx) = (g0, g1);
+        for i in (split.max(first_syn)..nops).rev() {
+            let gyv: &[f32] = if i + 1 == nops { g_out } else { &gy[..] };
+            match self.plan.ops[i] {
+                Op::Fs(_) => {
+                    let len = n * self.size(i);
+                    for ((o, a), d) in gx[..len].iter_mut().zip(&gyv[..len]).zip(&du[i][..len]) {
+                        *o = a * d;
+                    }
+                }
+                Op::Fc {
+                    layer,
+                    inputs,
+                    outputs,
+                } => {
+                    let x: &[f32] = if i == 0 { input } else { &acts[i - 1] };
+                    let (gw, gb) = grads.split_at_mut(2 * layer + 1);
+                    let gyv = &gyv[..n * outputs];
+                    matmul(
+                        &mut gw[2 * layer],
+                        gyv,
+                        x,
+                        outputs,
+                        inputs,
+                        n,
+                        true,
+                        false,
+                        false,
+                    );
+                    grad_bias_into(gyv, outputs, &mut gb[0], false);
+                    if i == first_syn {
+                        return;
+                    }
+                    let w = self.layers[layer].weight.as_slice().expect("contiguous");
+                    matmul(
+                        &mut gx[..n * inputs],
+                        gyv,
+                        w,
+                        n,
+                        inputs,
+                        outputs,
+                        false,
+                        false,
+                        false,
+                    );
+                }
+                _ => unreachable!("only fc and FS ops follow the first fc"),
+            }
+            std::mem::swap(&mut gy, &mut gx);
+        }
+        // The per-image ops, tile by tile: the gradient at the first fc's
+        // input stays in `gy`; each tile ping-pongs between `gx` and g2.
+        let boundary: &[f32] = gy;
+        let mut bufs = [gx, g2];
+        let mut ctx = Ctx {
+            du,
+            cols,
+            arg,
+            gcols,
+            gacc,
+            wino,
+            grads,
+        };
+        let mut t0 = 0;
+        while t0 < n {
+            let tn = TILE_IMAGES.min(n - t0);
+            let mut w = 0; // the buffer the next op writes
+            let mut from_boundary = true;
+            for i in (first_syn..split).rev() {
+                if self.fused[i] {
+                    continue; // done with the pooling after it
+                }
+                let (si, so) = (self.size(i), self.size(i + 1));
+                let [b0, b1] = &mut bufs;
+                let (src, dst): (&[f32], &mut [f32]) = if w == 0 { (b1, b0) } else { (b0, b1) };
+                let src = if from_boundary { boundary } else { src };
+                let gyv = &src[t0 * so..(t0 + tn) * so];
+                let gxv = &mut dst[t0 * si..(t0 + tn) * si];
+                self.op_backward(&mut ctx, i, t0, tn, gyv, gxv, i > first_syn, dv);
+                from_boundary = false;
+                w = 1 - w;
+            }
+            t0 += tn;
+        }
+    }
+
+    /// Backward of per-image op `i` on images `t0..t0+n` of the part:
+    /// `gy`/`gx` are those images' gradients at the op's output/input;
+    /// parameter gradients are added to the earlier tiles' (`t0 > 0`).
+    #[allow(clippy::too_many_arguments)]
+    fn op_backward(
+        &self,
+        ctx: &mut Ctx,
+        i: usize,
+        t0: usize,
+        n: usize,
+        gy: &[f32],
+        gx: &mut [f32],
+        need_gx: bool,
+        dv: &Derived,
+    ) {
+        let si = self.size(i);
+        match self.plan.ops[i] {
+            Op::AvgPool(pg) if i > 0 && self.fused[i - 1] => {
+                FsCoding::backward_pool(&pg, gy, &ctx.du[i - 1][t0 * si..], n, gx)
+            }
+            Op::Fs(_) => {
+                let du = &ctx.du[i][t0 * si..(t0 + n) * si];
+                for ((o, a), d) in gx.iter_mut().zip(gy).zip(du) {
+                    *o = a * d;
+                }
+            }
+            Op::AvgPool(pg) => pool::avg_backward(&pg, gy, n, gx),
+            Op::MaxPool(pg) => {
+                let so = self.size(i + 1);
+                pool::max_backward(&pg, gy, &ctx.arg[i][t0 * so..(t0 + n) * so], n, gx)
+            }
+            Op::Conv { layer, geom } => {
+                let acc = t0 > 0;
+                let (gw, gb) = ctx.grads.split_at_mut(2 * layer + 1);
+                let (gw, gb) = (&mut gw[2 * layer], &mut gb[0]);
+                let conv = Conv2d {
+                    geom,
+                    lin: &self.layers[layer],
+                };
+                let Some(d) = &self.direct[i] else {
+                    let cols = &ctx.cols[i][t0 * geom.cols_len()..];
+                    conv.grad_params_into(cols, gy, n, gw, gb, acc);
+                    if need_gx {
+                        conv.grad_input(gy, n, ctx.gcols, gx);
+                    }
+                    return;
+                };
+                let xp = &ctx.cols[i][t0 * d.padded_len()..];
+                grad_bias_into(gy, geom.c_out, gb, acc);
+                if let Some(wg) = &self.winograd[i] {
+                    let gx = need_gx.then_some(gx);
+                    let gu = &mut ctx.gacc[i];
+                    wg.backward(xp, gy, n, &dv.wut[layer], ctx.wino, gu, acc, gw, gx);
+                    return;
+                }
+                d.grad_weight(xp, gy, n, &mut ctx.gacc[i], acc);
+                untranspose_grad(&ctx.gacc[i], geom.c_out, geom.patch(), gw);
+                if need_gx && d.has_grad_input() {
+                    let gyp = &mut ctx.gcols[..n * d.padded_grad_len()];
+                    d.grad_input(gy, n, &dv.wflip[layer], gyp, gx);
+                } else if need_gx {
+                    conv.grad_input(gy, n, ctx.gcols, gx);
+                }
+            }
+            Op::Fc { .. } => unreachable!("fc ops are not per-image"),
+        }
+    }
+}
+
+/// The part's buffers the per-image backward reads and writes.
+struct Ctx<'a> {
+    du: &'a [Vec<f32>],
+    cols: &'a [Vec<f32>],
+    arg: &'a [Vec<u32>],
+    gcols: &'a mut Vec<f32>,
+    gacc: &'a mut [Vec<f32>],
+    wino: &'a mut WinogradScratch,
+    grads: &'a mut [Vec<f32>],
+}
+
+/// SOPs of FS-coding `x` (images of `fan.len()` elements): Σ spikes·fan.
+pub(super) fn count_sops(cod: &FsCoding, x: &[f32], fan: &[u32]) -> u64 {
+    let st = cod.steps();
+    let mut total = 0u64;
+    for img in x.chunks_exact(fan.len()) {
+        for (&v0, &f) in img.iter().zip(fan) {
+            let mut v = v0;
+            let mut s = 0u64;
+            for t in 0..st.k {
+                if v - st.thr[t] > 0.0 {
+                    s += 1;
+                    v -= st.rst[t];
+                }
+            }
+            total += s * f as u64;
+        }
+    }
+    total
+}
