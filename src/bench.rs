@@ -179,8 +179,17 @@ fn fs_plain(c: &FsCoding, x: &[f32], g: &[f32], out: &mut [f32], gx: &mut [f32])
 }
 
 /// Run the benchmark and print a table; optionally write JSON.
-pub fn run(epochs: usize, cnn_images: usize, json: Option<&Path>) -> Result<()> {
+pub fn run(
+    epochs: usize,
+    cnn_images: usize,
+    pytorch: Option<&Path>,
+    json: Option<&Path>,
+) -> Result<()> {
     let epochs = epochs.max(1);
+    if let Some(py) = pytorch {
+        let version = crate::bench_torch::check(py)?;
+        eprintln!("PyTorch {version} found with {}", py.display());
+    }
     let (data, origin) = bench_data();
     let cfg = reference_config();
     let widths = cfg.model.layers.clone();
@@ -213,7 +222,7 @@ pub fn run(epochs: usize, cnn_images: usize, json: Option<&Path>) -> Result<()> 
         coding.backward(&x, &g, &mut gx);
     });
     let plain = best_of(5, || fs_plain(&coding, &x, &g, &mut out, &mut gx));
-    let (cnn, cnn_origin) = crate::bench_cnn::run(cnn_images, epochs)?;
+    let (cnn, cnn_origin) = crate::bench_cnn::run(cnn_images, epochs, gflops, pytorch)?;
 
     let r = BenchReport {
         data: origin,
@@ -262,18 +271,41 @@ pub fn run(epochs: usize, cnn_images: usize, json: Option<&Path>) -> Result<()> 
         r.cnn.images
     );
     println!(
-        "  epoch, 1 thread             {:>8.3} s  ({:.1}x the MLP epoch)",
+        "  epoch, 1 thread              {:>8.3} s  ({:.1}x the MLP epoch)",
         r.cnn.epoch_seconds_1t, r.cnn_vs_mlp
     );
     println!(
-        "  epoch, 2 threads            {:>8.3} s  ({:.2}x faster)",
+        "  epoch, 2 threads             {:>8.3} s  ({:.2}x faster)",
         r.cnn.epoch_seconds_2t, r.cnn.speedup_2t
     );
     println!(
-        "  its GEMMs alone (1 thread)  {:>8.3} s  ({:.0}% of the 1-thread epoch)",
-        r.cnn.gemm_only_seconds,
-        100.0 * r.cnn.gemm_share
+        "  its synaptic kernels alone   {:>8.3} s  ({:.0}% of the 1-thread epoch)",
+        r.cnn.kernels_seconds,
+        100.0 * r.cnn.kernels_share
     );
+    println!(
+        "  dense FLOP bound, 1 core     {:>8.3} s  ({:.2e} FLOP at {:.1} GFLOP/s; Winograd computes fewer)",
+        r.cnn.dense_bound_seconds, r.cnn.dense_flop, r.sgemm_gflops_1024
+    );
+    if let Some(t) = &r.cnn.pytorch {
+        for th in [1, 2] {
+            let ours = if th == 1 {
+                r.cnn.epoch_seconds_1t
+            } else {
+                r.cnn.epoch_seconds_2t
+            };
+            for mode in ["eager", "compile"] {
+                if let Some(s) = t.seconds(mode, th) {
+                    println!(
+                        "  PyTorch {} {mode:<7}, {th} thr {:>8.3} s  (fsnn {:.2}x faster)",
+                        t.torch_version,
+                        s,
+                        s / ours
+                    );
+                }
+            }
+        }
+    }
     if let Some(p) = json {
         write_json(p, &r)?;
     }

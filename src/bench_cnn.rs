@@ -1,7 +1,9 @@
 //! The CNN part of `fsnn bench`: seconds per training epoch of the
-//! network of `configs/mnist-cnn-fs-stbp.toml` with 1 and 2 threads, and
-//! the same epoch's GEMMs alone (same shapes, one thread), all timed on a
-//! subset and scaled to 60 000 images.
+//! network of `configs/mnist-cnn-fs-stbp.toml` with 1 and 2 threads, the
+//! same epoch's synaptic kernels alone (one thread), the dense FLOP bound
+//! at the machine's sgemm speed and, optionally, the same network in
+//! PyTorch (eager and torch.compile) measured in the same run; all timed
+//! on a subset and scaled to 60 000 images.
 
 use std::time::Instant;
 
@@ -10,9 +12,11 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::data::{Dataset, DatasetKind, Split, find_data_dir, load_split};
 use crate::error::Result;
-use crate::layer::conv::TILE;
-use crate::layer::matmul;
+use std::path::Path;
+
+use crate::bench_torch::TorchBench;
 use crate::model::arch::{Op, plan};
+use crate::model::cnn::Cnn;
 use crate::train::Trainer;
 
 /// The CNN of `configs/mnist-cnn-fs-stbp.toml`.
@@ -40,10 +44,19 @@ pub struct CnnBench {
     pub epoch_seconds_2t: f64,
     /// `epoch_seconds_1t / epoch_seconds_2t`.
     pub speedup_2t: f64,
-    /// The 1-thread epoch's GEMMs alone.
-    pub gemm_only_seconds: f64,
-    /// `gemm_only_seconds / epoch_seconds_1t`.
-    pub gemm_share: f64,
+    /// The 1-thread epoch's synaptic kernels alone (convolutions on the
+    /// paths training uses, fc GEMMs), same shapes and count.
+    pub kernels_seconds: f64,
+    /// `kernels_seconds / epoch_seconds_1t`.
+    pub kernels_share: f64,
+    /// FLOP of one epoch's convolutions and fc layers computed densely
+    /// (forward, weight gradient, input gradient but for the first layer).
+    pub dense_flop: f64,
+    /// `dense_flop` at the machine's single-thread sgemm speed (s): the
+    /// bound of any dense implementation on one core.
+    pub dense_bound_seconds: f64,
+    /// The same network in PyTorch on the same images, if asked for.
+    pub pytorch: Option<TorchBench>,
 }
 
 /// The config of the bench CNN with `threads` threads.
@@ -97,64 +110,66 @@ fn best_epoch(threads: usize, data: &Dataset, reps: usize) -> Result<f64> {
     Ok(best)
 }
 
-/// The GEMMs of `batches` training steps of `batch` images: per conv the
-/// forward (`cols·Wᵀ`), weight gradient and (but for the first synaptic
-/// layer) the column gradient in tiles; per fc the same three.
-fn gemm_only(batch: usize, batches: usize, reps: usize) -> f64 {
+/// Dense FLOP of one training step of `batch` images: 2 per MAC of the
+/// forward, the weight gradient and (but for the first synaptic layer) the
+/// input gradient, convolutions counted with their padding.
+fn dense_flop(batch: usize) -> f64 {
     let p = plan(&config(1).model.arch, 28, None).expect("plan");
-    let mut shapes: Vec<(usize, usize, usize, bool, bool)> = Vec::new(); // m n k ta tb
+    let mut flop = 0.0;
     let mut first = true;
     for op in &p.ops {
-        match *op {
-            Op::Conv { geom, .. } => {
-                let (m, n, k) = (batch * geom.ho() * geom.wo(), geom.c_out, geom.patch());
-                shapes.push((m, n, k, false, true));
-                shapes.push((n, k, m, true, false));
-                if !first {
-                    let t = TILE.min(batch);
-                    for _ in 0..batch.div_ceil(t) {
-                        shapes.push((t * geom.ho() * geom.wo(), k, n, false, false));
-                    }
-                }
-                first = false;
-            }
+        let macs = match *op {
+            Op::Conv { geom, .. } => geom.ho() * geom.wo() * geom.c_out * geom.patch(),
             Op::Fc {
                 inputs, outputs, ..
-            } => {
-                shapes.push((batch, outputs, inputs, false, true));
-                shapes.push((outputs, inputs, batch, true, false));
-                if !first {
-                    shapes.push((batch, inputs, outputs, false, false));
-                }
-                first = false;
-            }
-            _ => {}
-        }
+            } => inputs * outputs,
+            _ => continue,
+        };
+        flop += 2.0 * (batch * macs) as f64 * if first { 2.0 } else { 3.0 };
+        first = false;
     }
-    let big = shapes
-        .iter()
-        .map(|s| s.0 * s.1.max(s.2) + s.1 * s.2)
-        .max()
-        .unwrap_or(0);
-    let a = vec![0.5f32; big];
-    let b = vec![0.25f32; big];
-    let mut c = vec![0.0f32; big];
+    flop
+}
+
+/// The synaptic kernels of `batches` training steps of `batch` images on
+/// one thread, each conv on the path training takes (Winograd, direct or
+/// im2col + GEMM), each fc as its three GEMMs.
+fn kernels_only(batch: usize, batches: usize, reps: usize) -> f64 {
+    let net = Cnn::from_config(&config(1).model, 28, 1);
+    let mut ws = net.workspace(batch);
+    let mut rng = 0x2545_F491u32;
+    let mut fill = |v: &mut [f32]| {
+        for x in v {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            *x = (rng >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+        }
+    };
+    // Random activations and gradients of the right sizes stand in for the
+    // network's: the kernels' speed does not depend on the values.
+    fill(&mut ws.input);
+    fill(&mut ws.g_out);
     let mut best = f64::INFINITY;
     for _ in 0..reps {
         let t0 = Instant::now();
         for _ in 0..batches {
-            for &(m, n, k, ta, tb) in &shapes {
-                matmul(&mut c, &a, &b, m, n, k, ta, tb, false);
-            }
+            net.synaptic_step(&mut ws, batch);
         }
-        std::hint::black_box(&c);
         best = best.min(t0.elapsed().as_secs_f64());
     }
     best
 }
 
-/// Time the CNN on `images` images, `reps` repeats each.
-pub fn run(images: usize, reps: usize) -> Result<(CnnBench, String)> {
+/// Time the CNN on `images` images, `reps` repeats each, against
+/// `sgemm_gflops` (the machine's single-thread sgemm speed); with
+/// `pytorch`, also the PyTorch baseline with that Python.
+pub fn run(
+    images: usize,
+    reps: usize,
+    sgemm_gflops: f64,
+    pytorch: Option<&Path>,
+) -> Result<(CnnBench, String)> {
     let images = images.max(100);
     let (d, origin) = data(images);
     let scale = 60_000.0 / d.n as f64;
@@ -164,16 +179,28 @@ pub fn run(images: usize, reps: usize) -> Result<(CnnBench, String)> {
     );
     let e1 = best_epoch(1, &d, reps)? * scale;
     let e2 = best_epoch(2, &d, reps)? * scale;
-    eprintln!("timing the CNN epoch's GEMMs alone ...");
-    let g = gemm_only(100, d.n.div_ceil(100), reps) * scale;
+    eprintln!("timing the CNN epoch's synaptic kernels alone ...");
+    let batches = d.n.div_ceil(100);
+    let k = kernels_only(100, batches, reps) * scale;
+    let flop = dense_flop(100) * 600.0;
+    let pytorch = match pytorch {
+        Some(py) => {
+            let dir = find_data_dir(DatasetKind::Mnist, None).ok();
+            Some(crate::bench_torch::run(py, d.n, dir.as_deref(), reps)?)
+        }
+        None => None,
+    };
     Ok((
         CnnBench {
             images: d.n,
             epoch_seconds_1t: e1,
             epoch_seconds_2t: e2,
             speedup_2t: e1 / e2,
-            gemm_only_seconds: g,
-            gemm_share: g / e1,
+            kernels_seconds: k,
+            kernels_share: k / e1,
+            dense_flop: flop,
+            dense_bound_seconds: flop / (sgemm_gflops * 1e9),
+            pytorch,
         },
         origin,
     ))

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod bench_cnn;
+pub mod bench_torch;
 pub mod checkpoint;
 pub mod compare;
 pub mod config;

@@ -186,6 +186,11 @@ enum Command {
         /// Training images the CNN epoch is timed on (scaled to 60 000).
         #[arg(long, default_value_t = 6000)]
         cnn_images: usize,
+        /// Also time the same CNN in PyTorch (eager and torch.compile, 1 and
+        /// 2 threads) with this Python interpreter, which needs torch
+        /// (bench/pytorch/README.md).
+        #[arg(long, value_name = "PYTHON")]
+        pytorch: Option<PathBuf>,
         /// Write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -415,8 +420,9 @@ fn main() -> ExitCode {
         Command::Bench {
             epochs,
             cnn_images,
+            pytorch,
             json,
-        } => fsnn::bench::run(epochs, cnn_images, json.as_deref()),
+        } => fsnn::bench::run(epochs, cnn_images, pytorch.as_deref(), json.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

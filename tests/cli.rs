@@ -656,3 +656,13 @@ fn out_path_that_is_a_regular_file_is_rejected() {
     assert!(file.is_file(), "{} is no longer a file", file.display());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+#[test]
+fn bench_with_a_python_without_torch_is_rejected_before_timing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = fsnn(tmp.path(), &["bench", "--pytorch", "/nonexistent/python3"]);
+    assert_input_error(&o, &["--pytorch", "/nonexistent/python3"]);
+    // `false` runs but fails (as a Python without torch fails the import).
+    let o = fsnn(tmp.path(), &["bench", "--pytorch", "false"]);
+    assert_input_error(&o, &["--pytorch", "cannot import torch"]);
+}

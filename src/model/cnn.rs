@@ -177,12 +177,9 @@ impl Cnn {
         (ann, snn)
     }
 
-    /// Forward of `batch` images from `ws.input` into `ws.out`; `train`
-    /// keeps what [`Cnn::backward`] needs, else SOPs are counted.
-    pub fn forward_impl(&self, ws: &mut CnnWorkspace, batch: usize, train: bool) {
-        assert!(batch <= ws.capacity, "batch exceeds workspace");
-        ws.train_rows = if train { batch } else { 0 };
-        let (inw, classes) = (self.sizes()[0], self.classes());
+    /// The weights in the layouts the forward pass of the fast conv
+    /// paths reads (`Wᵀ` of a direct conv, `U` and `Uᵀ` of a Winograd one).
+    pub(super) fn derive_forward_weights(&self, ws: &mut CnnWorkspace) {
         for (i, op) in self.plan.ops.iter().enumerate() {
             let Op::Conv { layer, geom } = op else {
                 continue;
@@ -195,6 +192,28 @@ impl Cnn {
                 transpose_weight(w, geom.c_out, geom.patch(), &mut dv.wt[*layer]);
             }
         }
+    }
+
+    /// The flipped weights of the direct convs' input gradients.
+    pub(super) fn derive_backward_weights(&self, ws: &mut CnnWorkspace) {
+        for (i, op) in self.plan.ops.iter().enumerate() {
+            if let (Op::Conv { layer, geom }, Some(d), None) =
+                (op, &self.direct[i], &self.winograd[i])
+                && d.has_grad_input()
+            {
+                let w = self.layers[*layer].weight.as_slice().expect("contiguous");
+                flip_weight(geom, w, &mut ws.derived.wflip[*layer]);
+            }
+        }
+    }
+
+    /// Forward of `batch` images from `ws.input` into `ws.out`; `train`
+    /// keeps what [`Cnn::backward`] needs, else SOPs are counted.
+    pub fn forward_impl(&self, ws: &mut CnnWorkspace, batch: usize, train: bool) {
+        assert!(batch <= ws.capacity, "batch exceeds workspace");
+        ws.train_rows = if train { batch } else { 0 };
+        let (inw, classes) = (self.sizes()[0], self.classes());
+        self.derive_forward_weights(ws);
         let (input, wt) = (&ws.input, &ws.derived);
         run_parts(
             &mut ws.parts,
@@ -222,15 +241,7 @@ impl Cnn {
             "Cnn::backward needs a forward_train of the same batch first"
         );
         let (inw, classes) = (self.sizes()[0], self.classes());
-        for (i, op) in self.plan.ops.iter().enumerate() {
-            if let (Op::Conv { layer, geom }, Some(d), None) =
-                (op, &self.direct[i], &self.winograd[i])
-                && d.has_grad_input()
-            {
-                let w = self.layers[*layer].weight.as_slice().expect("contiguous");
-                flip_weight(geom, w, &mut ws.derived.wflip[*layer]);
-            }
-        }
+        self.derive_backward_weights(ws);
         let (input, g_out, wflip) = (&ws.input, &ws.g_out, &ws.derived);
         let me = &*self;
         run_parts(&mut ws.parts, batch, &mut [], 0, |part, r0, n, _| {

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use super::arch::Op;
 use super::cnn::Cnn;
-use super::cnn_workspace::{Derived, Part};
+use super::cnn_workspace::{CnnWorkspace, Derived, Part};
 use crate::layer::conv::{Conv2d, grad_bias_into};
 use crate::layer::conv_direct::untranspose_grad;
 use crate::layer::winograd::WinogradScratch;
@@ -113,31 +113,15 @@ impl Cnn {
                         part.sops[c] += count_sops(cod, x, &self.fan[c]);
                     }
                 }
-                Op::Conv { layer, geom } => {
-                    let b = self.layers[layer].bias.as_slice().expect("contiguous");
-                    if let Some(d) = &self.direct[i] {
-                        let xp = &mut part.cols[i][t0 * d.padded_len()..];
-                        d.pad(x, n, xp);
-                        match &self.winograd[i] {
-                            Some(wg) => wg.forward(xp, n, &dv.wu[layer], b, &mut part.wino, y),
-                            None => d.forward(xp, n, &dv.wt[layer], Some(b), y),
-                        }
-                        continue;
-                    }
-                    let conv = Conv2d {
-                        geom,
-                        lin: &self.layers[layer],
-                    };
-                    let cols = &mut part.cols[i];
-                    if train {
-                        if cols.len() < part.capacity * geom.cols_len() {
-                            cols.resize(part.capacity * geom.cols_len(), 0.0);
-                        }
-                        conv.forward(x, n, &mut cols[t0 * geom.cols_len()..], y);
-                    } else {
-                        conv.forward_tiled(x, n, cols, y);
-                    }
-                }
+                Op::Conv { .. } => self.conv_forward(
+                    (i, t0, n),
+                    x,
+                    y,
+                    train,
+                    dv,
+                    (&mut part.cols[i], part.capacity),
+                    &mut part.wino,
+                ),
                 Op::AvgPool(g) => pool::avg_forward(&g, x, n, y),
                 Op::MaxPool(g) => {
                     let arg = &mut part.arg[i][t0 * so..(t0 + n) * so];
@@ -145,6 +129,163 @@ impl Cnn {
                 }
                 Op::Fc { layer, .. } => self.layers[layer].forward(x, n, y, 1.0),
             }
+        }
+    }
+
+    /// Forward of conv op `i` on images `t0..t0+n` (`x`, `y`: theirs).
+    #[allow(clippy::too_many_arguments)]
+    fn conv_forward(
+        &self,
+        (i, t0, n): (usize, usize, usize),
+        x: &[f32],
+        y: &mut [f32],
+        train: bool,
+        dv: &Derived,
+        (cols, capacity): (&mut Vec<f32>, usize),
+        wino: &mut WinogradScratch,
+    ) {
+        let Op::Conv { layer, geom } = self.plan.ops[i] else {
+            unreachable!("a conv op")
+        };
+        let b = self.layers[layer].bias.as_slice().expect("contiguous");
+        if let Some(d) = &self.direct[i] {
+            let xp = &mut cols[t0 * d.padded_len()..];
+            d.pad(x, n, xp);
+            match &self.winograd[i] {
+                Some(wg) => wg.forward(xp, n, &dv.wu[layer], b, wino, y),
+                None => d.forward(xp, n, &dv.wt[layer], Some(b), y),
+            }
+            return;
+        }
+        let conv = Conv2d {
+            geom,
+            lin: &self.layers[layer],
+        };
+        if train {
+            if cols.len() < capacity * geom.cols_len() {
+                cols.resize(capacity * geom.cols_len(), 0.0);
+            }
+            conv.forward(x, n, &mut cols[t0 * geom.cols_len()..], y);
+        } else {
+            conv.forward_tiled(x, n, cols, y);
+        }
+    }
+
+    /// The synaptic kernels alone of one training step of `n` images, on
+    /// the first part of `ws` (for the bench): every conv's forward and
+    /// backward on the path training takes, tile by tile, and every fc's
+    /// three GEMMs; no FS coding, pooling or loss. The buffers' values are
+    /// whatever they hold.
+    pub fn synaptic_step(&self, ws: &mut CnnWorkspace, n: usize) {
+        self.derive_forward_weights(ws);
+        self.derive_backward_weights(ws);
+        let (nops, split) = (self.plan.ops.len(), self.first_fc());
+        let first_syn = self
+            .plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::Conv { .. } | Op::Fc { .. }))
+            .expect("an fc");
+        let (dv, part) = (&ws.derived, &mut ws.parts[0]);
+        let input = &ws.input;
+        let mut t0 = 0;
+        while t0 < n {
+            let tn = TILE_IMAGES.min(n - t0);
+            for i in 0..split {
+                if matches!(self.plan.ops[i], Op::Conv { .. }) {
+                    let (si, so) = (self.size(i), self.size(i + 1));
+                    let (before, after) = part.acts.split_at_mut(i);
+                    let x: &[f32] = if i == 0 { input } else { &before[i - 1] };
+                    let (x, y) = (
+                        &x[t0 * si..(t0 + tn) * si],
+                        &mut after[0][t0 * so..(t0 + tn) * so],
+                    );
+                    let cols = (&mut part.cols[i], part.capacity);
+                    self.conv_forward((i, t0, tn), x, y, true, dv, cols, &mut part.wino);
+                }
+            }
+            t0 += tn;
+        }
+        let Part {
+            acts,
+            du,
+            cols,
+            arg,
+            g,
+            gcols,
+            gacc,
+            wino,
+            grads,
+            ..
+        } = part;
+        let [g0, g1, _] = g;
+        for i in split..nops {
+            if let Op::Fc {
+                layer,
+                inputs,
+                outputs,
+            } = self.plan.ops[i]
+            {
+                let x = &acts[i - 1][..n * inputs];
+                let w = self.layers[layer].weight.as_slice().expect("contiguous");
+                matmul(
+                    &mut g0[..n * outputs],
+                    x,
+                    w,
+                    n,
+                    outputs,
+                    inputs,
+                    false,
+                    true,
+                    false,
+                );
+                matmul(
+                    &mut grads[2 * layer],
+                    &g1[..n * outputs],
+                    x,
+                    outputs,
+                    inputs,
+                    n,
+                    true,
+                    false,
+                    false,
+                );
+                if i > first_syn {
+                    matmul(
+                        &mut g0[..n * inputs],
+                        &g1[..n * outputs],
+                        w,
+                        n,
+                        inputs,
+                        outputs,
+                        false,
+                        false,
+                        false,
+                    );
+                }
+            }
+        }
+        let mut ctx = Ctx {
+            du,
+            cols,
+            arg,
+            gcols,
+            gacc,
+            wino,
+            grads,
+        };
+        let mut t0 = 0;
+        while t0 < n {
+            let tn = TILE_IMAGES.min(n - t0);
+            for i in (first_syn..split).rev() {
+                if matches!(self.plan.ops[i], Op::Conv { .. }) {
+                    let (si, so) = (self.size(i), self.size(i + 1));
+                    let gy = &g1[t0 * so..(t0 + tn) * so];
+                    let gx = &mut g0[t0 * si..(t0 + tn) * si];
+                    self.op_backward(&mut ctx, i, t0, tn, gy, gx, i > first_syn, dv);
+                }
+            }
+            t0 += tn;
         }
     }
 
