@@ -209,18 +209,30 @@ fn fs_fused_with_avgpool_equals_separate_ops() {
         SurrogateKind::Triangle,
         SurrogateKind::Sigmoid,
     ] {
-        for (k, alpha, s) in [(4, 2.0, 2), (3, 1.0, 3), (1, 0.5, 1)] {
+        // k = 0: explicit tables with T, h and d all different
+        for (k, alpha, s) in [(4, 2.0, 2), (3, 1.0, 3), (1, 0.5, 1), (0, 1.0, 2)] {
             let g = PoolGeom {
                 c: 32,
                 h: 2 * s,
                 w: 3 * s,
                 s,
             };
+            // (the rectangular shape has its own AVX-512 kernel; a
+            // window scaled with the threshold varies per step)
             let surrogate = Surrogate {
                 kind,
+                scale_with_threshold: k == 3,
                 ..Surrogate::default()
             };
-            let cod = FsCoding::new(FsTables::binary(k, alpha), Variant::Fs, surrogate);
+            let tables = match k {
+                0 => FsTables {
+                    t: vec![1.0, 0.45, 0.3],
+                    h: vec![0.8, 0.6, 0.2],
+                    d: vec![1.1, 0.4, 0.35],
+                },
+                k => FsTables::binary(k, alpha),
+            };
+            let cod = FsCoding::new(tables, Variant::Fs, surrogate);
             assert!(cod.fuses_with_pool(&g));
             let n = 3;
             let x = rand_vec(&mut rng, n * g.in_len(), -0.5, 2.5 * alpha);

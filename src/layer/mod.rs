@@ -7,6 +7,8 @@ pub mod linear;
 pub mod matmul;
 pub mod pool;
 pub mod winograd;
+#[cfg(target_arch = "x86_64")]
+mod winograd_simd;
 
 pub use conv::{Conv2d, ConvGeom};
 pub use linear::Linear;

@@ -28,13 +28,13 @@
 
 use super::conv::ConvGeom;
 use super::kernels;
+#[cfg(target_arch = "x86_64")]
+use super::winograd_simd::{self as simd, Chunk};
 
 /// Tiles per chunk of images (the chunk's `V` and `M` stay in L2).
 const CHUNK_TILES: usize = 128;
 /// Channels per vector of the transforms.
 const L: usize = 16;
-
-type Lanes = [f32; L];
 
 /// Shapes and tables of one Winograd convolution.
 #[derive(Clone, Debug)]
@@ -263,121 +263,56 @@ impl Winograd {
         self.grad_weight_transform(gu, gw);
     }
 
+    #[cfg(target_arch = "x86_64")]
+    fn chunk(&self, c: usize) -> Chunk {
+        Chunk {
+            c,
+            th: self.th,
+            tw: self.tw,
+            wp: self.wp,
+            plen: self.padded_len(),
+            h: self.geom.h,
+            w: self.geom.w,
+        }
+    }
+
     /// `V = Bᵀ d B` for every tile of `c` padded images.
     fn input_transform(&self, xp: &[f32], c: usize, v: &mut [f32]) {
         let ci = self.geom.c_in;
-        let plen = self.padded_len();
-        let xp = &xp[..c * plen];
-        let v = &mut v[..c * self.th * self.tw * 16 * ci];
-        let mut t = 0;
-        for img in 0..c {
-            for ty in 0..self.th {
-                for tx in 0..self.tw {
-                    for cb in (0..ci).step_by(L) {
-                        let mut d = [[[0.0f32; L]; 4]; 4];
-                        for (i, di) in d.iter_mut().enumerate() {
-                            for (j, dij) in di.iter_mut().enumerate() {
-                                let at =
-                                    img * plen + ((2 * ty + i) * self.wp + 2 * tx + j) * ci + cb;
-                                *dij = xp[at..at + L].try_into().expect("lanes");
-                            }
-                        }
-                        let mut r = [[[0.0f32; L]; 4]; 4];
-                        for j in 0..4 {
-                            r[0][j] = sub(&d[0][j], &d[2][j]);
-                            r[1][j] = add(&d[1][j], &d[2][j]);
-                            r[2][j] = sub(&d[2][j], &d[1][j]);
-                            r[3][j] = sub(&d[1][j], &d[3][j]);
-                        }
-                        for (i, ri) in r.iter().enumerate() {
-                            let row = [
-                                sub(&ri[0], &ri[2]),
-                                add(&ri[1], &ri[2]),
-                                sub(&ri[2], &ri[1]),
-                                sub(&ri[1], &ri[3]),
-                            ];
-                            for (j, val) in row.iter().enumerate() {
-                                let at = (t * 16 + 4 * i + j) * ci + cb;
-                                v[at..at + L].copy_from_slice(val);
-                            }
-                        }
-                    }
-                    t += 1;
-                }
-            }
-        }
+        assert!(xp.len() >= c * self.padded_len(), "winograd: input");
+        assert!(v.len() >= c * self.th * self.tw * 16 * ci, "winograd: V");
+        // SAFETY: `new` checked AVX-512F and ci % 16; sizes asserted above.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            simd::input(self.chunk(c), ci, xp.as_ptr(), v.as_mut_ptr())
+        };
     }
 
     /// `Y = Aᵀ M A + b` into the output maps of `c` images.
     fn output_transform(&self, m: &[f32], c: usize, bias: &[f32], y: &mut [f32]) {
-        let g = &self.geom;
-        let co = g.c_out;
-        let mut t = 0;
-        for img in 0..c {
-            for ty in 0..self.th {
-                for tx in 0..self.tw {
-                    for cb in (0..co).step_by(L) {
-                        let mv = |xi: usize| -> Lanes {
-                            let at = (t * 16 + xi) * co + cb;
-                            m[at..at + L].try_into().expect("lanes")
-                        };
-                        let mut s = [[[0.0f32; L]; 4]; 2];
-                        for j in 0..4 {
-                            let (m0, m1, m2, m3) = (mv(j), mv(4 + j), mv(8 + j), mv(12 + j));
-                            s[0][j] = add(&add(&m0, &m1), &m2);
-                            s[1][j] = sub(&sub(&m1, &m2), &m3);
-                        }
-                        let b: Lanes = bias[cb..cb + L].try_into().expect("lanes");
-                        for (a, sa) in s.iter().enumerate() {
-                            let out = [
-                                add(&add(&add(&sa[0], &sa[1]), &sa[2]), &b),
-                                add(&sub(&sub(&sa[1], &sa[2]), &sa[3]), &b),
-                            ];
-                            for (bx, val) in out.iter().enumerate() {
-                                let at = ((img * g.h + 2 * ty + a) * g.w + 2 * tx + bx) * co + cb;
-                                y[at..at + L].copy_from_slice(val);
-                            }
-                        }
-                    }
-                    t += 1;
-                }
-            }
-        }
+        let co = self.geom.c_out;
+        assert!(m.len() >= c * self.th * self.tw * 16 * co, "winograd: M");
+        assert!(
+            y.len() >= c * self.geom.out_len() && bias.len() >= co,
+            "winograd: output"
+        );
+        // SAFETY: as in `input_transform`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            simd::output(self.chunk(c), co, m.as_ptr(), bias.as_ptr(), y.as_mut_ptr())
+        };
     }
 
     /// `gM = A gY Aᵀ` for every tile of `c` images.
     fn grad_output_transform(&self, gy: &[f32], c: usize, gm: &mut [f32]) {
-        let g = &self.geom;
-        let co = g.c_out;
-        let mut t = 0;
-        for img in 0..c {
-            for ty in 0..self.th {
-                for tx in 0..self.tw {
-                    for cb in (0..co).step_by(L) {
-                        let gv = |a: usize, b: usize| -> Lanes {
-                            let at = ((img * g.h + 2 * ty + a) * g.w + 2 * tx + b) * co + cb;
-                            gy[at..at + L].try_into().expect("lanes")
-                        };
-                        let (g00, g01, g10, g11) = (gv(0, 0), gv(0, 1), gv(1, 0), gv(1, 1));
-                        let r = [
-                            [g00, g01],
-                            [add(&g00, &g10), add(&g01, &g11)],
-                            [sub(&g00, &g10), sub(&g01, &g11)],
-                            [neg(&g10), neg(&g11)],
-                        ];
-                        for (i, ri) in r.iter().enumerate() {
-                            let row =
-                                [ri[0], add(&ri[0], &ri[1]), sub(&ri[0], &ri[1]), neg(&ri[1])];
-                            for (j, val) in row.iter().enumerate() {
-                                let at = (t * 16 + 4 * i + j) * co + cb;
-                                gm[at..at + L].copy_from_slice(val);
-                            }
-                        }
-                    }
-                    t += 1;
-                }
-            }
-        }
+        let co = self.geom.c_out;
+        assert!(gy.len() >= c * self.geom.out_len(), "winograd: gradient");
+        assert!(gm.len() >= c * self.th * self.tw * 16 * co, "winograd: gM");
+        // SAFETY: as in `input_transform`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            simd::grad_output(self.chunk(c), co, gy.as_ptr(), gm.as_mut_ptr())
+        };
     }
 
     /// `gd = B gV Bᵀ` scattered onto the padded input gradient of `c`
@@ -386,45 +321,14 @@ impl Winograd {
         let g = &self.geom;
         let ci = g.c_in;
         let plen = self.padded_len();
+        assert!(gv.len() >= c * self.th * self.tw * 16 * ci, "winograd: gV");
         let gxp = &mut gxp[..c * plen];
         gxp.fill(0.0);
-        let mut t = 0;
-        for img in 0..c {
-            for ty in 0..self.th {
-                for tx in 0..self.tw {
-                    for cb in (0..ci).step_by(L) {
-                        let vv = |xi: usize| -> Lanes {
-                            let at = (t * 16 + xi) * ci + cb;
-                            gv[at..at + L].try_into().expect("lanes")
-                        };
-                        let mut r = [[[0.0f32; L]; 4]; 4];
-                        for j in 0..4 {
-                            let (v0, v1, v2, v3) = (vv(j), vv(4 + j), vv(8 + j), vv(12 + j));
-                            r[0][j] = v0;
-                            r[1][j] = add(&sub(&v1, &v2), &v3);
-                            r[2][j] = add(&sub(&v1, &v0), &v2);
-                            r[3][j] = neg(&v3);
-                        }
-                        for (i, ri) in r.iter().enumerate() {
-                            let row = [
-                                ri[0],
-                                add(&sub(&ri[1], &ri[2]), &ri[3]),
-                                add(&sub(&ri[1], &ri[0]), &ri[2]),
-                                neg(&ri[3]),
-                            ];
-                            for (j, val) in row.iter().enumerate() {
-                                let at =
-                                    img * plen + ((2 * ty + i) * self.wp + 2 * tx + j) * ci + cb;
-                                for (d, s) in gxp[at..at + L].iter_mut().zip(val) {
-                                    *d += s;
-                                }
-                            }
-                        }
-                    }
-                    t += 1;
-                }
-            }
-        }
+        // SAFETY: as in `input_transform`; gxp holds c·plen floats.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            simd::grad_input(self.chunk(c), ci, gv.as_ptr(), gxp.as_mut_ptr())
+        };
         let row = g.w * ci;
         for img in 0..c {
             for y in 0..g.h {
@@ -461,19 +365,4 @@ impl Winograd {
             }
         }
     }
-}
-
-#[inline(always)]
-fn add(a: &Lanes, b: &Lanes) -> Lanes {
-    std::array::from_fn(|i| a[i] + b[i])
-}
-
-#[inline(always)]
-fn sub(a: &Lanes, b: &Lanes) -> Lanes {
-    std::array::from_fn(|i| a[i] - b[i])
-}
-
-#[inline(always)]
-fn neg(a: &Lanes) -> Lanes {
-    std::array::from_fn(|i| -a[i])
 }

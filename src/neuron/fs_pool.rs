@@ -15,7 +15,7 @@
 
 use super::fs::{FsCoding, Variant};
 use super::fs_kernels::{self as kernels, LANES};
-use super::surrogate::with_step_surrogate;
+use super::surrogate::{SurrogateKind, with_step_surrogate};
 use crate::layer::PoolGeom;
 
 /// Calls `f(window_base, pooled_index)` for each pooled pixel and 16-channel
@@ -90,29 +90,26 @@ impl FsCoding {
         let (x, pooled) = (&x[..n * g.in_len()], &mut pooled[..n * g.out_len()]);
         let deriv = &mut deriv[..n * g.in_len()];
         let st = self.steps();
-        let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
+        #[cfg(target_arch = "x86_64")]
+        if self.surrogate.kind == SurrogateKind::Rectangular && crate::layer::kernels::available() {
+            // SAFETY: AVX-512F checked; x and deriv hold n·in_len, pooled
+            // n·out_len floats (sliced above), c % 16 == 0 (fusable).
+            return unsafe {
+                rect::train_pool(
+                    &st,
+                    g,
+                    n,
+                    x.as_ptr(),
+                    pooled.as_mut_ptr(),
+                    deriv.as_mut_ptr(),
+                )
+            };
+        }
         with_step_surrogate!(self.surrogate, |sg| {
-            let mut total = 0u64;
-            for_each_block(g, n, |base, o| {
-                let mut sum = [0.0f32; LANES];
-                for dy in 0..s {
-                    for dx in 0..s {
-                        let i = base + (dy * g.w + dx) * c;
-                        let xi: &[f32; LANES] = x[i..i + LANES].try_into().expect("lanes");
-                        let di: &mut [f32; LANES] =
-                            (&mut deriv[i..i + LANES]).try_into().expect("lanes");
-                        let mut out = [0.0f32; LANES];
-                        total += kernels::train_lanes(&st, xi, &mut out, di, sg) as u64;
-                        for (a, b) in sum.iter_mut().zip(&out) {
-                            *a += b;
-                        }
-                    }
-                }
-                for (p, a) in pooled[o..o + LANES].iter_mut().zip(&sum) {
-                    *p = a * inv;
-                }
-            });
-            total
+            let lanes = |x: &[f32; LANES], o: &mut [f32; LANES], d: &mut [f32; LANES]| {
+                kernels::train_lanes(&st, x, o, d, sg)
+            };
+            train_pool(g, x, n, pooled, deriv, lanes)
         })
     }
 
@@ -140,5 +137,126 @@ impl FsCoding {
                 }
             }
         });
+    }
+}
+
+/// The loop of [`FsCoding::forward_train_pool`] with the training kernel
+/// `lanes(x, out, deriv) -> spikes` of one coding and surrogate.
+#[inline(always)]
+fn train_pool(
+    g: &PoolGeom,
+    x: &[f32],
+    n: usize,
+    pooled: &mut [f32],
+    deriv: &mut [f32],
+    lanes: impl Fn(&[f32; LANES], &mut [f32; LANES], &mut [f32; LANES]) -> u32,
+) -> u64 {
+    let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
+    let mut total = 0u64;
+    for_each_block(g, n, |base, o| {
+        let mut sum = [0.0f32; LANES];
+        for dy in 0..s {
+            for dx in 0..s {
+                let i = base + (dy * g.w + dx) * c;
+                let xi: &[f32; LANES] = x[i..i + LANES].try_into().expect("lanes");
+                let di: &mut [f32; LANES] = (&mut deriv[i..i + LANES]).try_into().expect("lanes");
+                let mut out = [0.0f32; LANES];
+                total += lanes(xi, &mut out, di) as u64;
+                for (a, b) in sum.iter_mut().zip(&out) {
+                    *a += b;
+                }
+            }
+        }
+        for (p, a) in pooled[o..o + LANES].iter_mut().zip(&sum) {
+            *p = a * inv;
+        }
+    });
+    total
+}
+
+/// [`FsCoding::forward_train_pool`] for the rectangular surrogate on
+/// AVX-512. With `s ∈ {0, 1}` and `z ∈ {0, 1}`, the updates that a 0
+/// factor would switch off are masked instead of multiplied: `x·1 = x`,
+/// and adding 0 or multiplying by 1 leaves a value unchanged, so the
+/// values are those of [`kernels::train_lanes`] bit for bit, with about
+/// half the vector operations.
+#[cfg(target_arch = "x86_64")]
+mod rect {
+    use std::arch::x86_64::*;
+
+    use crate::layer::PoolGeom;
+    use crate::neuron::fs_kernels::Steps;
+
+    /// # Safety
+    /// AVX-512F must be available; `x` and `deriv` hold `n·g.in_len()`
+    /// floats, `pooled` `n·g.out_len()`, and `g.c % 16 == 0`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn train_pool(
+        st: &Steps,
+        g: &PoolGeom,
+        n: usize,
+        x: *const f32,
+        pooled: *mut f32,
+        deriv: *mut f32,
+    ) -> u64 {
+        unsafe {
+            let (c, s, w) = (g.c, g.s, g.w);
+            let inv = _mm512_set1_ps(1.0 / (s * s) as f32);
+            let absmask = _mm512_set1_epi32(0x7fff_ffff);
+            let zero = _mm512_setzero_ps();
+            let mut count = 0u64;
+            for img in 0..n {
+                for oy in 0..g.ho() {
+                    for ox in 0..g.wo() {
+                        for cc in (0..c).step_by(16) {
+                            let base = img * g.in_len() + (oy * s * w + ox * s) * c + cc;
+                            let mut sum = zero;
+                            for dy in 0..s {
+                                for dx in 0..s {
+                                    let i = base + (dy * w + dx) * c;
+                                    let mut v = _mm512_loadu_ps(x.add(i));
+                                    let (mut o, mut acc) = (zero, zero);
+                                    let mut p = _mm512_set1_ps(1.0);
+                                    for t in 0..st.k {
+                                        let (val, rst) =
+                                            (_mm512_set1_ps(st.val[t]), _mm512_set1_ps(st.rst[t]));
+                                        let u = _mm512_sub_ps(v, _mm512_set1_ps(st.thr[t]));
+                                        let au = _mm512_castsi512_ps(_mm512_and_si512(
+                                            _mm512_castps_si512(u),
+                                            absmask,
+                                        ));
+                                        let win = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(
+                                            au,
+                                            _mm512_set1_ps(st.sw[t]),
+                                        );
+                                        let fire = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(u, zero);
+                                        acc = _mm512_mask_add_ps(
+                                            acc,
+                                            win,
+                                            acc,
+                                            _mm512_mul_ps(val, p),
+                                        );
+                                        p = _mm512_mask_mul_ps(
+                                            p,
+                                            win,
+                                            p,
+                                            _mm512_set1_ps(1.0 - st.rst[t]),
+                                        );
+                                        o = _mm512_mask_add_ps(o, fire, o, val);
+                                        v = _mm512_mask_sub_ps(v, fire, v, rst);
+                                        count += fire.count_ones() as u64;
+                                    }
+                                    _mm512_storeu_ps(deriv.add(i), acc);
+                                    sum = _mm512_add_ps(sum, o);
+                                }
+                            }
+                            let at = img * g.out_len() + (oy * g.wo() + ox) * c + cc;
+                            _mm512_storeu_ps(pooled.add(at), _mm512_mul_ps(sum, inv));
+                        }
+                    }
+                }
+            }
+            count
+        }
     }
 }
