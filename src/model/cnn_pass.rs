@@ -30,8 +30,19 @@ impl Cnn {
         c * h * w
     }
 
+    /// Offset of images `t0..` in `acts[j]`: the maps that only ops of the
+    /// same tile read (`j + 1` before the first fc) live in a one-tile
+    /// buffer that every tile reuses, so they stay in cache.
+    fn act_at(&self, j: usize, t0: usize) -> usize {
+        if j + 1 < self.first_fc() {
+            0
+        } else {
+            t0 * self.size(j + 1)
+        }
+    }
+
     /// Index of the first fc op: the ops before it act per image.
-    fn first_fc(&self) -> usize {
+    pub(super) fn first_fc(&self) -> usize {
         self.plan
             .ops
             .iter()
@@ -82,17 +93,23 @@ impl Cnn {
             }
             let (si, so) = (self.size(i), self.size(i + 1));
             let (before, after) = part.acts.split_at_mut(i);
-            let x: &[f32] = if i == 0 { input } else { &before[i - 1] };
-            let x = &x[t0 * si..(t0 + n) * si];
-            let y: &mut [f32] = if i + 1 == nops { out } else { &mut after[0] };
-            let y = &mut y[t0 * so..(t0 + n) * so];
+            let x: &[f32] = match i {
+                0 => &input[t0 * si..],
+                _ => &before[i - 1][self.act_at(i - 1, t0)..],
+            };
+            let x = &x[..n * si];
+            let y: &mut [f32] = match i + 1 == nops {
+                true => &mut out[t0 * so..],
+                false => &mut after[0][self.act_at(i, t0)..],
+            };
+            let y = &mut y[..n * so];
             match self.plan.ops[i] {
                 Op::Fs(c) if self.fused[i] => {
                     let cod = &self.codings[c];
                     let Op::AvgPool(pg) = self.plan.ops[i + 1] else {
                         unreachable!("fused with a pooling")
                     };
-                    let pooled = &mut after[1][t0 * pg.out_len()..];
+                    let pooled = &mut after[1][self.act_at(i + 1, t0)..];
                     part.spikes[c] += if train && i > 0 {
                         cod.forward_train_pool(&pg, x, n, pooled, &mut part.du[i][t0 * si..])
                     } else {
@@ -195,11 +212,12 @@ impl Cnn {
                 if matches!(self.plan.ops[i], Op::Conv { .. }) {
                     let (si, so) = (self.size(i), self.size(i + 1));
                     let (before, after) = part.acts.split_at_mut(i);
-                    let x: &[f32] = if i == 0 { input } else { &before[i - 1] };
-                    let (x, y) = (
-                        &x[t0 * si..(t0 + tn) * si],
-                        &mut after[0][t0 * so..(t0 + tn) * so],
-                    );
+                    let x: &[f32] = match i {
+                        0 => &input[t0 * si..],
+                        _ => &before[i - 1][self.act_at(i - 1, t0)..],
+                    };
+                    let x = &x[..tn * si];
+                    let y = &mut after[0][self.act_at(i, t0)..][..tn * so];
                     let cols = (&mut part.cols[i], part.capacity);
                     self.conv_forward((i, t0, tn), x, y, true, dv, cols, &mut part.wino);
                 }
@@ -280,8 +298,8 @@ impl Cnn {
             for i in (first_syn..split).rev() {
                 if matches!(self.plan.ops[i], Op::Conv { .. }) {
                     let (si, so) = (self.size(i), self.size(i + 1));
-                    let gy = &g1[t0 * so..(t0 + tn) * so];
-                    let gx = &mut g0[t0 * si..(t0 + tn) * si];
+                    let gy = &g1[..tn * so];
+                    let gx = &mut g0[..tn * si];
                     self.op_backward(&mut ctx, i, t0, tn, gy, gx, i > first_syn, dv);
                 }
             }
@@ -373,7 +391,8 @@ impl Cnn {
             std::mem::swap(&mut gy, &mut gx);
         }
         // The per-image ops, tile by tile: the gradient at the first fc's
-        // input stays in `gy`; each tile ping-pongs between `gx` and g2.
+        // input stays in `gy`; each tile ping-pongs between one-tile maps
+        // at the start of `gx` and g2.
         let boundary: &[f32] = gy;
         let mut bufs = [gx, g2];
         let mut ctx = Ctx {
@@ -397,9 +416,12 @@ impl Cnn {
                 let (si, so) = (self.size(i), self.size(i + 1));
                 let [b0, b1] = &mut bufs;
                 let (src, dst): (&[f32], &mut [f32]) = if w == 0 { (b1, b0) } else { (b0, b1) };
-                let src = if from_boundary { boundary } else { src };
-                let gyv = &src[t0 * so..(t0 + tn) * so];
-                let gxv = &mut dst[t0 * si..(t0 + tn) * si];
+                // tile-local maps (offset 0) but for the boundary's
+                let gyv = match from_boundary {
+                    true => &boundary[t0 * so..(t0 + tn) * so],
+                    false => &src[..tn * so],
+                };
+                let gxv = &mut dst[..tn * si];
                 self.op_backward(&mut ctx, i, t0, tn, gyv, gxv, i > first_syn, dv);
                 from_boundary = false;
                 w = 1 - w;

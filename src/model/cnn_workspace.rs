@@ -5,6 +5,7 @@
 
 use super::arch::Op;
 use super::cnn::Cnn;
+use super::cnn_pass::TILE_IMAGES;
 use crate::layer::conv::TILE;
 use crate::layer::winograd::WinogradScratch;
 
@@ -14,7 +15,8 @@ pub struct Part {
     /// Images the buffers hold.
     pub capacity: usize,
     /// `acts[i]`: output of op `i` `[n × size]` (the last op writes the
-    /// shared output instead; its entry is empty).
+    /// shared output instead; its entry is empty); a map that only ops of
+    /// the same tile read holds one tile of images.
     pub acts: Vec<Vec<f32>>,
     /// `du[i]`: ∂f̂/∂u of FS op `i` (training), else empty.
     pub du: Vec<Vec<f32>>,
@@ -24,8 +26,9 @@ pub struct Part {
     pub cols: Vec<Vec<f32>>,
     /// `arg[i]`: argmax of max-pool op `i`.
     pub arg: Vec<Vec<u32>>,
-    /// Gradient buffers (largest activation): the fc ops ping-pong
-    /// between the first two, the per-image tiles between the other two.
+    /// Gradient buffers (largest activation; the third holds one tile):
+    /// the fc ops ping-pong between the first two, each tile of the
+    /// per-image ops between one-tile maps in the other two.
     pub g: [Vec<f32>; 3],
     /// Column gradient of one tile of images (largest im2col conv), or
     /// the padded output gradient of a direct conv, whichever is larger.
@@ -89,6 +92,8 @@ impl CnnWorkspace {
         let sizes = model.sizes();
         let nops = model.plan.ops.len();
         let maxact = sizes.iter().copied().max().unwrap_or(0);
+        let split = model.first_fc();
+        let tile = per.min(TILE_IMAGES);
         let direct = |i: usize| model.direct[i].as_ref();
         let gcols_len = (0..nops)
             .map(|i| match (&model.plan.ops[i], direct(i)) {
@@ -135,8 +140,10 @@ impl CnnWorkspace {
             capacity: per,
             acts: (0..nops)
                 .map(|i| {
+                    // maps read only within a tile hold one tile
+                    let cap = if i + 1 < split { tile } else { per };
                     if i + 1 < nops {
-                        vec![0.0; per * sizes[i + 1]]
+                        vec![0.0; cap * sizes[i + 1]]
                     } else {
                         Vec::new()
                     }
@@ -164,7 +171,7 @@ impl CnnWorkspace {
             g: [
                 vec![0.0; per * maxact],
                 vec![0.0; per * maxact],
-                vec![0.0; per * maxact],
+                vec![0.0; tile * maxact],
             ],
             gcols: vec![0.0; gcols_len],
             gacc,
