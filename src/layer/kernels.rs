@@ -16,6 +16,8 @@
 const PIX: usize = 6;
 /// Offsets per [`acc_outer`] block.
 const Q: usize = 8;
+/// The widest [`acc_outer`] block (for a last block of 9..12 offsets).
+const WIDE_Q: usize = 12;
 
 /// Whether the kernels can run on this CPU (AVX-512F).
 pub fn available() -> bool {
@@ -154,38 +156,28 @@ pub fn acc_outer(
     {
         let mut k0 = 0;
         while k0 < off.len() {
-            let q = (off.len() - k0).min(Q);
+            // a last block of 9..12 offsets (a one-channel 3×3 patch) in
+            // one pass rather than 8 + a mostly idle one
+            let left = off.len() - k0;
+            let wide = left > Q && left <= WIDE_Q;
+            let q = if wide { left } else { left.min(Q) };
             let offs = &off[k0..k0 + q];
             let mut cb = 0;
             while cb < co {
+                let v2 = co - cb >= 32;
+                let (xs, r) = (x.as_ptr(), ((na, xa, ga), (nb, xb, gb)));
                 // SAFETY: checked above: AVX-512F, every x and g index of
                 // the loops, rows k0..k0+q and channels cb..cb+16V ≤ co of acc.
                 unsafe {
                     let (gp, ap) = (g.as_ptr().add(cb), acc.as_mut_ptr().add(k0 * co + cb));
-                    if co - cb >= 32 {
-                        simd::grad_w::<Q, 2>(
-                            x.as_ptr(),
-                            gp,
-                            (na, xa, ga),
-                            (nb, xb, gb),
-                            co,
-                            offs,
-                            ap,
-                        );
-                        cb += 32;
-                    } else {
-                        simd::grad_w::<Q, 1>(
-                            x.as_ptr(),
-                            gp,
-                            (na, xa, ga),
-                            (nb, xb, gb),
-                            co,
-                            offs,
-                            ap,
-                        );
-                        cb += 16;
+                    match (wide, v2) {
+                        (true, true) => simd::grad_w::<WIDE_Q, 2>(xs, gp, r.0, r.1, co, offs, ap),
+                        (true, false) => simd::grad_w::<WIDE_Q, 1>(xs, gp, r.0, r.1, co, offs, ap),
+                        (false, true) => simd::grad_w::<Q, 2>(xs, gp, r.0, r.1, co, offs, ap),
+                        (false, false) => simd::grad_w::<Q, 1>(xs, gp, r.0, r.1, co, offs, ap),
                     }
                 }
+                cb += if v2 { 32 } else { 16 };
             }
             k0 += q;
         }
