@@ -204,6 +204,7 @@ fn direct_gradients_match_finite_differences() {
 #[test]
 fn fs_fused_with_avgpool_equals_separate_ops() {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let mut tested_bits = 0;
     for kind in [
         SurrogateKind::Rectangular,
         SurrogateKind::Triangle,
@@ -259,7 +260,21 @@ fn fs_fused_with_avgpool_equals_separate_ops() {
             assert_eq!(bits(&p3), bits(&pooled), "{kind:?} K={k} pooled (eval)");
             assert_eq!(bits(&du2), bits(&du), "{kind:?} K={k} deriv");
             assert_eq!(bits(&gx2), bits(&gx), "{kind:?} K={k} gx");
+            if cod.pool_bits_available(&g) {
+                let mut p4 = vec![f32::NAN; gy.len()];
+                let mut win = vec![0u8; x.len()];
+                let spikes4 = cod.forward_train_pool_bits(&g, &x, n, &mut p4, &mut win);
+                let mut gx4 = vec![f32::NAN; x.len()];
+                cod.backward_pool_bits(&g, &gy, &win, n, &mut gx4);
+                assert_eq!(spikes4, spikes, "{kind:?} K={k} (window bits)");
+                assert_eq!(bits(&p4), bits(&pooled), "{kind:?} K={k} pooled (bits)");
+                assert_eq!(bits(&gx4), bits(&gx), "{kind:?} K={k} gx (window bits)");
+                tested_bits += 1;
+            }
         }
+    }
+    if conv_direct::available() {
+        assert_eq!(tested_bits, 4, "every rectangular case keeps window bits");
     }
     let odd = PoolGeom {
         c: 32,
@@ -300,10 +315,10 @@ fn step(net: &mut Network, ws: &mut NetWorkspace, x: &[f32], r: &[f32], b: usize
 }
 
 /// The shipped network's shape (smaller maps): with the direct kernels,
-/// Winograd and the fused FS + pooling, one training step equals the
-/// plain im2col + GEMM, unfused step and the direct-only step (fusion bit
-/// for bit; the other paths sum in another order, so up to rounding), for
-/// 1 and 2 threads.
+/// Winograd, the fused FS + pooling and its window bits, one training step
+/// equals the plain im2col + GEMM, unfused step and the direct-only step
+/// (fusion and window bits bit for bit; the other paths sum in another
+/// order, so up to rounding), for 1 and 2 threads.
 #[test]
 fn fast_paths_equal_plain_paths_in_a_network() {
     let arch = [
@@ -344,34 +359,49 @@ fn fast_paths_equal_plain_paths_in_a_network() {
         let mut unfused = fast.clone();
         let mut plain = fast.clone();
         let mut no_winograd = fast.clone();
+        let mut no_bits = fast.clone();
         if let Network::Cnn(m) = &mut unfused {
             m.fused.fill(false);
         }
         if let Network::Cnn(m) = &mut no_winograd {
             m.winograd.fill(None);
         }
+        if let Network::Cnn(m) = &mut no_bits {
+            let bits = m.window_bits.iter().filter(|b| **b).count();
+            assert_eq!(bits, 2 * avx, "both fused codings keep window bits");
+            m.window_bits.fill(false);
+        }
         if let Network::Cnn(m) = &mut plain {
             m.fused.fill(false);
             m.direct.fill(None);
         }
-        let mut ws = fast.workspace(b);
-        let a = step(&mut fast, &mut ws, &x, &r, b);
-        let mut ws = unfused.workspace(b);
-        let u = step(&mut unfused, &mut ws, &x, &r, b);
-        let mut ws = plain.workspace(b);
-        let p = step(&mut plain, &mut ws, &x, &r, b);
+        let run = |net: &mut Network| {
+            let mut ws = net.workspace(b);
+            step(net, &mut ws, &x, &r, b)
+        };
+        let a = run(&mut fast);
+        let u = run(&mut unfused);
+        let nb = run(&mut no_bits);
+        let dw = run(&mut no_winograd);
+        let p = run(&mut plain);
         assert_eq!(
             a, u,
-            "threads {threads}: fused FS + pooling changed the numbers"
+            "threads {threads}: fusing FS + pooling changed numbers"
         );
+        assert_eq!(a, nb, "threads {threads}: window bits changed numbers");
         let scale = p.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-        for i in 0..a.len() {
-            assert!(
-                (a[i] as f64 - p[i] as f64).abs() <= 1e-4 * scale,
-                "threads {threads} value {i}: direct {} vs im2col {}",
-                a[i],
-                p[i]
-            );
+        for (name, other) in [("im2col", &p), ("direct", &dw)] {
+            if avx == 1 {
+                assert_ne!(&a, other, "threads {threads}: {name} is another path");
+            }
+            for i in 0..a.len() {
+                assert!(
+                    (a[i] as f64 - other[i] as f64).abs() <= 1e-4 * scale,
+                    "threads {threads} value {i}: fast {} vs {name} {}",
+                    a[i],
+                    other[i]
+                );
+            }
         }
     }
 }

@@ -51,6 +51,10 @@ pub struct Cnn {
     /// Per op, whether it is an FS coding fused with the average pooling
     /// after it (the pooling op is then skipped).
     pub fused: Vec<bool>,
+    /// Per op, whether a fused FS coding keeps its surrogate windows as
+    /// one byte per element for the backward pass instead of `∂f̂/∂x`
+    /// (rectangular surrogate; same numbers, a quarter of the memory).
+    pub window_bits: Vec<bool>,
 }
 
 impl Cnn {
@@ -122,9 +126,16 @@ impl Cnn {
                 _ => false,
             })
             .collect();
+        let window_bits = (0..plan.ops.len())
+            .map(|i| match (plan.ops[i], plan.ops.get(i + 1)) {
+                (Op::Fs(c), Some(Op::AvgPool(g))) if i > 0 => codings[c].pool_bits_available(g),
+                _ => false,
+            })
+            .collect();
         Cnn {
             direct,
             winograd,
+            window_bits,
             fused,
             plan,
             layers,
@@ -133,6 +144,12 @@ impl Cnn {
             fan,
             threads: 1,
         }
+    }
+
+    /// Whether FS op `i` keeps window bits (fused with its pooling and
+    /// `window_bits`), and not `du`.
+    pub fn keeps_bits(&self, i: usize) -> bool {
+        self.fused[i] && self.window_bits[i]
     }
 
     /// Number of output classes.

@@ -110,7 +110,10 @@ impl Cnn {
                         unreachable!("fused with a pooling")
                     };
                     let pooled = &mut after[1][self.act_at(i + 1, t0)..];
-                    part.spikes[c] += if train && i > 0 {
+                    part.spikes[c] += if train && self.keeps_bits(i) {
+                        let bits = &mut part.bits[i][t0 * si..];
+                        cod.forward_train_pool_bits(&pg, x, n, pooled, bits)
+                    } else if train && i > 0 {
                         cod.forward_train_pool(&pg, x, n, pooled, &mut part.du[i][t0 * si..])
                     } else {
                         cod.forward_pool(&pg, x, n, pooled)
@@ -227,6 +230,7 @@ impl Cnn {
         let Part {
             acts,
             du,
+            bits,
             cols,
             arg,
             g,
@@ -285,6 +289,7 @@ impl Cnn {
         }
         let mut ctx = Ctx {
             du,
+            bits,
             cols,
             arg,
             gcols,
@@ -328,6 +333,7 @@ impl Cnn {
         let Part {
             acts,
             du,
+            bits,
             cols,
             arg,
             g,
@@ -397,6 +403,7 @@ impl Cnn {
         let mut bufs = [gx, g2];
         let mut ctx = Ctx {
             du,
+            bits,
             cols,
             arg,
             gcols,
@@ -447,6 +454,13 @@ impl Cnn {
     ) {
         let si = self.size(i);
         match self.plan.ops[i] {
+            Op::AvgPool(pg) if i > 0 && self.keeps_bits(i - 1) => {
+                let Op::Fs(c) = self.plan.ops[i - 1] else {
+                    unreachable!("fused with an FS coding")
+                };
+                let bits = &ctx.bits[i - 1][t0 * si..];
+                self.codings[c].backward_pool_bits(&pg, gy, bits, n, gx)
+            }
             Op::AvgPool(pg) if i > 0 && self.fused[i - 1] => {
                 FsCoding::backward_pool(&pg, gy, &ctx.du[i - 1][t0 * si..], n, gx)
             }
@@ -502,6 +516,7 @@ impl Cnn {
 /// The part's buffers the per-image backward reads and writes.
 struct Ctx<'a> {
     du: &'a [Vec<f32>],
+    bits: &'a [Vec<u8>],
     cols: &'a [Vec<f32>],
     arg: &'a [Vec<u32>],
     gcols: &'a mut Vec<f32>,

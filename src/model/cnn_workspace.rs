@@ -20,6 +20,9 @@ pub struct Part {
     pub acts: Vec<Vec<f32>>,
     /// `du[i]`: ∂f̂/∂u of FS op `i` (training), else empty.
     pub du: Vec<Vec<f32>>,
+    /// `bits[i]`: surrogate-window bits of FS op `i` when it keeps those
+    /// instead of `du` (`Cnn::window_bits`), else empty.
+    pub bits: Vec<Vec<u8>>,
     /// `cols[i]`: im2col columns of conv op `i`: `TILE` images, grown to
     /// `capacity` images by the first training forward; for a direct conv,
     /// its zero-padded input (`capacity` images).
@@ -151,8 +154,14 @@ impl CnnWorkspace {
                 .collect(),
             du: (0..nops)
                 .map(|i| match model.plan.ops[i] {
-                    Op::Fs(_) if i > 0 => vec![0.0; per * sizes[i]],
+                    Op::Fs(_) if i > 0 && !model.keeps_bits(i) => vec![0.0; per * sizes[i]],
                     _ => Vec::new(),
+                })
+                .collect(),
+            bits: (0..nops)
+                .map(|i| match model.keeps_bits(i) {
+                    true => vec![0; per * sizes[i]],
+                    false => Vec::new(),
                 })
                 .collect(),
             cols: (0..nops)

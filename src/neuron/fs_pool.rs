@@ -95,14 +95,8 @@ impl FsCoding {
             // SAFETY: AVX-512F checked; x and deriv hold n·in_len, pooled
             // n·out_len floats (sliced above), c % 16 == 0 (fusable).
             return unsafe {
-                rect::train_pool(
-                    &st,
-                    g,
-                    n,
-                    x.as_ptr(),
-                    pooled.as_mut_ptr(),
-                    deriv.as_mut_ptr(),
-                )
+                let d = deriv.as_mut_ptr() as *mut u8;
+                rect::train_pool::<false>(&st, g, n, x.as_ptr(), pooled.as_mut_ptr(), d)
             };
         }
         with_step_surrogate!(self.surrogate, |sg| {
@@ -111,6 +105,80 @@ impl FsCoding {
             };
             train_pool(g, x, n, pooled, deriv, lanes)
         })
+    }
+
+    /// Whether [`FsCoding::forward_train_pool_bits`] can run: the
+    /// rectangular surrogate (whose derivative the window bits determine),
+    /// K ≤ 8 (one byte per element), AVX-512, and a fusable pooling.
+    pub fn pool_bits_available(&self, g: &PoolGeom) -> bool {
+        cfg!(target_arch = "x86_64")
+            && self.fuses_with_pool(g)
+            && self.surrogate.kind == SurrogateKind::Rectangular
+            && self.k() <= 8
+            && crate::layer::kernels::available()
+    }
+
+    /// [`FsCoding::forward_train_pool`] that keeps, instead of `∂f̂/∂x`
+    /// (4 bytes per element), one byte per element: bit t set when step
+    /// t's surrogate window held u. [`FsCoding::backward_pool_bits`]
+    /// rebuilds the same derivative from it bit for bit, reading a quarter
+    /// of the memory. Needs [`FsCoding::pool_bits_available`].
+    pub fn forward_train_pool_bits(
+        &self,
+        g: &PoolGeom,
+        x: &[f32],
+        n: usize,
+        pooled: &mut [f32],
+        bits: &mut [u8],
+    ) -> u64 {
+        assert!(
+            self.pool_bits_available(g),
+            "fs+pool: window bits unavailable"
+        );
+        let (x, pooled) = (&x[..n * g.in_len()], &mut pooled[..n * g.out_len()]);
+        let bits = &mut bits[..n * g.in_len()];
+        let st = self.steps();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F checked; sizes sliced above; c % 16 == 0.
+        unsafe {
+            rect::train_pool::<true>(
+                &st,
+                g,
+                n,
+                x.as_ptr(),
+                pooled.as_mut_ptr(),
+                bits.as_mut_ptr(),
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("checked by pool_bits_available: {st:?} {x:?} {pooled:?} {bits:?}")
+    }
+
+    /// Backward of [`FsCoding::forward_train_pool_bits`]: `gx = (gy / s²)
+    /// · ∂f̂/∂x` with the derivative rebuilt from the window bits;
+    /// overwrites `gx`.
+    pub fn backward_pool_bits(
+        &self,
+        g: &PoolGeom,
+        gy: &[f32],
+        bits: &[u8],
+        n: usize,
+        gx: &mut [f32],
+    ) {
+        assert!(
+            self.pool_bits_available(g),
+            "fs+pool: window bits unavailable"
+        );
+        let (gy, bits) = (&gy[..n * g.out_len()], &bits[..n * g.in_len()]);
+        let gx = &mut gx[..n * g.in_len()];
+        let st = self.steps();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F checked; sizes sliced above; c % 16 == 0.
+        unsafe {
+            rect::backward_pool_bits(&st, g, n, gy.as_ptr(), bits.as_ptr(), gx.as_mut_ptr())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("checked by pool_bits_available: {st:?} {gy:?} {bits:?} {gx:?}")
     }
 
     /// Backward of [`FsCoding::forward_train_pool`]:
@@ -190,14 +258,16 @@ mod rect {
     /// # Safety
     /// AVX-512F must be available; `x` and `deriv` hold `n·g.in_len()`
     /// floats, `pooled` `n·g.out_len()`, and `g.c % 16 == 0`.
+    /// With `BITS`, `keep` receives one byte per element, bit `t` set
+    /// when step t's surrogate window held u (K ≤ 8); else `∂f̂/∂x` as f32.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn train_pool(
+    pub unsafe fn train_pool<const BITS: bool>(
         st: &Steps,
         g: &PoolGeom,
         n: usize,
         x: *const f32,
         pooled: *mut f32,
-        deriv: *mut f32,
+        keep: *mut u8,
     ) -> u64 {
         unsafe {
             let (c, s, w) = (g.c, g.s, g.w);
@@ -217,6 +287,7 @@ mod rect {
                                     let mut v = _mm512_loadu_ps(x.add(i));
                                     let (mut o, mut acc) = (zero, zero);
                                     let mut p = _mm512_set1_ps(1.0);
+                                    let mut bits = _mm512_setzero_si512();
                                     for t in 0..st.k {
                                         let (val, rst) =
                                             (_mm512_set1_ps(st.val[t]), _mm512_set1_ps(st.rst[t]));
@@ -245,8 +316,17 @@ mod rect {
                                         o = _mm512_mask_add_ps(o, fire, o, val);
                                         v = _mm512_mask_sub_ps(v, fire, v, rst);
                                         count += fire.count_ones() as u64;
+                                        if BITS {
+                                            let bit = _mm512_set1_epi32(1 << t);
+                                            bits = _mm512_mask_or_epi32(bits, win, bits, bit);
+                                        }
                                     }
-                                    _mm512_storeu_ps(deriv.add(i), acc);
+                                    if BITS {
+                                        let b = _mm512_cvtepi32_epi8(bits);
+                                        _mm_storeu_si128(keep.add(i) as *mut __m128i, b);
+                                    } else {
+                                        _mm512_storeu_ps((keep as *mut f32).add(i), acc);
+                                    }
                                     sum = _mm512_add_ps(sum, o);
                                 }
                             }
@@ -257,6 +337,67 @@ mod rect {
                 }
             }
             count
+        }
+    }
+
+    /// Backward of [`train_pool`] with `BITS`: `∂f̂/∂x` rebuilt from the
+    /// window bits with the same masked operations as the forward pass,
+    /// then `gx = (gy / s²) · ∂f̂/∂x`.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `bits` and `gx` hold `n·g.in_len()`
+    /// values, `gy` `n·g.out_len()`, and `g.c % 16 == 0`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn backward_pool_bits(
+        st: &Steps,
+        g: &PoolGeom,
+        n: usize,
+        gy: *const f32,
+        bits: *const u8,
+        gx: *mut f32,
+    ) {
+        unsafe {
+            let (c, s, w) = (g.c, g.s, g.w);
+            let inv = _mm512_set1_ps(1.0 / (s * s) as f32);
+            for img in 0..n {
+                for oy in 0..g.ho() {
+                    for ox in 0..g.wo() {
+                        for cc in (0..c).step_by(16) {
+                            let base = img * g.in_len() + (oy * s * w + ox * s) * c + cc;
+                            let at = img * g.out_len() + (oy * g.wo() + ox) * c + cc;
+                            let gg = _mm512_mul_ps(_mm512_loadu_ps(gy.add(at)), inv);
+                            for dy in 0..s {
+                                for dx in 0..s {
+                                    let i = base + (dy * w + dx) * c;
+                                    let m = _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                                        bits.add(i) as *const __m128i
+                                    ));
+                                    let mut acc = _mm512_setzero_ps();
+                                    let mut p = _mm512_set1_ps(1.0);
+                                    for t in 0..st.k {
+                                        let win =
+                                            _mm512_test_epi32_mask(m, _mm512_set1_epi32(1 << t));
+                                        let val = _mm512_set1_ps(st.val[t]);
+                                        acc = _mm512_mask_add_ps(
+                                            acc,
+                                            win,
+                                            acc,
+                                            _mm512_mul_ps(val, p),
+                                        );
+                                        p = _mm512_mask_mul_ps(
+                                            p,
+                                            win,
+                                            p,
+                                            _mm512_set1_ps(1.0 - st.rst[t]),
+                                        );
+                                    }
+                                    _mm512_storeu_ps(gx.add(i), _mm512_mul_ps(gg, acc));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
