@@ -301,18 +301,14 @@ mod rect {
                                             _mm512_set1_ps(st.sw[t]),
                                         );
                                         let fire = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(u, zero);
-                                        acc = _mm512_mask_add_ps(
-                                            acc,
-                                            win,
-                                            acc,
-                                            _mm512_mul_ps(val, p),
-                                        );
-                                        p = _mm512_mask_mul_ps(
-                                            p,
-                                            win,
-                                            p,
-                                            _mm512_set1_ps(1.0 - st.rst[t]),
-                                        );
+                                        if !BITS {
+                                            // (with BITS the backward pass
+                                            // rebuilds this from the bits)
+                                            let vp = _mm512_mul_ps(val, p);
+                                            acc = _mm512_mask_add_ps(acc, win, acc, vp);
+                                            let keep = _mm512_set1_ps(1.0 - st.rst[t]);
+                                            p = _mm512_mask_mul_ps(p, win, p, keep);
+                                        }
                                         o = _mm512_mask_add_ps(o, fire, o, val);
                                         v = _mm512_mask_sub_ps(v, fire, v, rst);
                                         count += fire.count_ones() as u64;
@@ -340,13 +336,14 @@ mod rect {
         }
     }
 
-    /// Backward of [`train_pool`] with `BITS`: `∂f̂/∂x` rebuilt from the
-    /// window bits with the same masked operations as the forward pass,
-    /// then `gx = (gy / s²) · ∂f̂/∂x`.
+    /// Backward of [`train_pool`] with `BITS`: `∂f̂/∂x` depends only on
+    /// an element's window bits, so it is looked up in a table of the
+    /// 2^K values, each computed by the forward's operations in the same
+    /// order (the same value bit for bit), then `gx = (gy / s²) · ∂f̂/∂x`.
     ///
     /// # Safety
     /// AVX-512F must be available; `bits` and `gx` hold `n·g.in_len()`
-    /// values, `gy` `n·g.out_len()`, and `g.c % 16 == 0`.
+    /// values, `gy` `n·g.out_len()`, `g.c % 16 == 0` and `st.k ≤ 8`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn backward_pool_bits(
         st: &Steps,
@@ -357,6 +354,19 @@ mod rect {
         gx: *mut f32,
     ) {
         unsafe {
+            let mut lut = [0.0f32; 256];
+            for (b, entry) in lut.iter_mut().enumerate().take(1 << st.k) {
+                let (mut acc, mut p) = (0.0f32, 1.0f32);
+                for t in 0..st.k {
+                    if b & (1 << t) != 0 {
+                        acc += st.val[t] * p;
+                        p *= 1.0 - st.rst[t];
+                    }
+                }
+                *entry = acc;
+            }
+            let small = st.k <= 4;
+            let lut16 = _mm512_loadu_ps(lut.as_ptr());
             let (c, s, w) = (g.c, g.s, g.w);
             let inv = _mm512_set1_ps(1.0 / (s * s) as f32);
             for img in 0..n {
@@ -369,29 +379,14 @@ mod rect {
                             for dy in 0..s {
                                 for dx in 0..s {
                                     let i = base + (dy * w + dx) * c;
-                                    let m = _mm512_cvtepu8_epi32(_mm_loadu_si128(
-                                        bits.add(i) as *const __m128i
-                                    ));
-                                    let mut acc = _mm512_setzero_ps();
-                                    let mut p = _mm512_set1_ps(1.0);
-                                    for t in 0..st.k {
-                                        let win =
-                                            _mm512_test_epi32_mask(m, _mm512_set1_epi32(1 << t));
-                                        let val = _mm512_set1_ps(st.val[t]);
-                                        acc = _mm512_mask_add_ps(
-                                            acc,
-                                            win,
-                                            acc,
-                                            _mm512_mul_ps(val, p),
-                                        );
-                                        p = _mm512_mask_mul_ps(
-                                            p,
-                                            win,
-                                            p,
-                                            _mm512_set1_ps(1.0 - st.rst[t]),
-                                        );
-                                    }
-                                    _mm512_storeu_ps(gx.add(i), _mm512_mul_ps(gg, acc));
+                                    let m = _mm_loadu_si128(bits.add(i) as *const __m128i);
+                                    let idx = _mm512_cvtepu8_epi32(m);
+                                    let du = if small {
+                                        _mm512_permutexvar_ps(idx, lut16)
+                                    } else {
+                                        _mm512_i32gather_ps::<4>(idx, lut.as_ptr())
+                                    };
+                                    _mm512_storeu_ps(gx.add(i), _mm512_mul_ps(gg, du));
                                 }
                             }
                         }
