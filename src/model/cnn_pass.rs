@@ -41,6 +41,15 @@ impl Cnn {
         }
     }
 
+    /// Index of the first conv or fc op (the input coding comes before).
+    fn first_synaptic(&self) -> usize {
+        self.plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::Conv { .. } | Op::Fc { .. }))
+            .expect("an fc")
+    }
+
     /// Index of the first fc op: the ops before it act per image.
     pub(super) fn first_fc(&self) -> usize {
         self.plan
@@ -200,12 +209,7 @@ impl Cnn {
         self.derive_forward_weights(ws);
         self.derive_backward_weights(ws);
         let (nops, split) = (self.plan.ops.len(), self.first_fc());
-        let first_syn = self
-            .plan
-            .ops
-            .iter()
-            .position(|o| matches!(o, Op::Conv { .. } | Op::Fc { .. }))
-            .expect("an fc");
+        let first_syn = self.first_synaptic();
         let (dv, part) = (&ws.derived, &mut ws.parts[0]);
         let input = &ws.input;
         let mut t0 = 0;
@@ -227,20 +231,7 @@ impl Cnn {
             }
             t0 += tn;
         }
-        let Part {
-            acts,
-            du,
-            bits,
-            cols,
-            arg,
-            g,
-            gcols,
-            gacc,
-            wino,
-            grads,
-            ..
-        } = part;
-        let [g0, g1, _] = g;
+        let (acts, [g0, g1, _], mut ctx) = split_part(part);
         for i in split..nops {
             if let Op::Fc {
                 layer,
@@ -262,7 +253,7 @@ impl Cnn {
                     false,
                 );
                 matmul(
-                    &mut grads[2 * layer],
+                    &mut ctx.grads[2 * layer],
                     &g1[..n * outputs],
                     x,
                     outputs,
@@ -287,16 +278,6 @@ impl Cnn {
                 }
             }
         }
-        let mut ctx = Ctx {
-            du,
-            bits,
-            cols,
-            arg,
-            gcols,
-            gacc,
-            wino,
-            grads,
-        };
         let mut t0 = 0;
         while t0 < n {
             let tn = TILE_IMAGES.min(n - t0);
@@ -324,26 +305,8 @@ impl Cnn {
     ) {
         let nops = self.plan.ops.len();
         let split = self.first_fc();
-        let first_syn = self
-            .plan
-            .ops
-            .iter()
-            .position(|o| matches!(o, Op::Conv { .. } | Op::Fc { .. }))
-            .expect("an fc");
-        let Part {
-            acts,
-            du,
-            bits,
-            cols,
-            arg,
-            g,
-            gcols,
-            gacc,
-            wino,
-            grads,
-            ..
-        } = part;
-        let [g0, g1, g2] = g;
+        let first_syn = self.first_synaptic();
+        let (acts, [g0, g1, g2], mut ctx) = split_part(part);
         // The ops from the first fc on (fc and FS only) on the whole part,
         // ping-pong between g0 and g1.
         let (mut gy, mut gx) = (g0, g1);
@@ -352,7 +315,8 @@ impl Cnn {
             match self.plan.ops[i] {
                 Op::Fs(_) => {
                     let len = n * self.size(i);
-                    for ((o, a), d) in gx[..len].iter_mut().zip(&gyv[..len]).zip(&du[i][..len]) {
+                    for ((o, a), d) in gx[..len].iter_mut().zip(&gyv[..len]).zip(&ctx.du[i][..len])
+                    {
                         *o = a * d;
                     }
                 }
@@ -362,7 +326,7 @@ impl Cnn {
                     outputs,
                 } => {
                     let x: &[f32] = if i == 0 { input } else { &acts[i - 1] };
-                    let (gw, gb) = grads.split_at_mut(2 * layer + 1);
+                    let (gw, gb) = ctx.grads.split_at_mut(2 * layer + 1);
                     let gyv = &gyv[..n * outputs];
                     matmul(
                         &mut gw[2 * layer],
@@ -401,16 +365,6 @@ impl Cnn {
         // at the start of `gx` and g2.
         let boundary: &[f32] = gy;
         let mut bufs = [gx, g2];
-        let mut ctx = Ctx {
-            du,
-            bits,
-            cols,
-            arg,
-            gcols,
-            gacc,
-            wino,
-            grads,
-        };
         let mut t0 = 0;
         while t0 < n {
             let tn = TILE_IMAGES.min(n - t0);
@@ -511,6 +465,35 @@ impl Cnn {
             Op::Fc { .. } => unreachable!("fc ops are not per-image"),
         }
     }
+}
+
+/// A part's buffers as the activations, the gradient buffers and the
+/// rest (what the per-image backward reads and writes).
+fn split_part(part: &mut Part) -> (&[Vec<f32>], &mut [Vec<f32>; 3], Ctx<'_>) {
+    let Part {
+        acts,
+        du,
+        bits,
+        cols,
+        arg,
+        g,
+        gcols,
+        gacc,
+        wino,
+        grads,
+        ..
+    } = part;
+    let ctx = Ctx {
+        du,
+        bits,
+        cols,
+        arg,
+        gcols,
+        gacc,
+        wino,
+        grads,
+    };
+    (acts, g, ctx)
 }
 
 /// The part's buffers the per-image backward reads and writes.

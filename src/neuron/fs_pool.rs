@@ -53,26 +53,9 @@ impl FsCoding {
         assert!(self.fuses_with_pool(g), "fs+pool: shape not fusable");
         let (x, pooled) = (&x[..n * g.in_len()], &mut pooled[..n * g.out_len()]);
         let st = self.steps();
-        let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
-        let mut total = 0u64;
-        for_each_block(g, n, |base, o| {
-            let mut sum = [0.0f32; LANES];
-            for dy in 0..s {
-                for dx in 0..s {
-                    let i = base + (dy * g.w + dx) * c;
-                    let xi: &[f32; LANES] = x[i..i + LANES].try_into().expect("lanes");
-                    let mut out = [0.0f32; LANES];
-                    total += kernels::forward_lanes(&st, xi, &mut out, kernels::step) as u64;
-                    for (a, b) in sum.iter_mut().zip(&out) {
-                        *a += b;
-                    }
-                }
-            }
-            for (p, a) in pooled[o..o + LANES].iter_mut().zip(&sum) {
-                *p = a * inv;
-            }
-        });
-        total
+        pool_with(g, x, n, pooled, |_, xi, out| {
+            kernels::forward_lanes(&st, xi, out, kernels::step)
+        })
     }
 
     /// Training forward of FS then average pooling: `pooled` as in
@@ -100,10 +83,10 @@ impl FsCoding {
             };
         }
         with_step_surrogate!(self.surrogate, |sg| {
-            let lanes = |x: &[f32; LANES], o: &mut [f32; LANES], d: &mut [f32; LANES]| {
-                kernels::train_lanes(&st, x, o, d, sg)
-            };
-            train_pool(g, x, n, pooled, deriv, lanes)
+            pool_with(g, x, n, pooled, |i, xi, out| {
+                let di: &mut [f32; LANES] = (&mut deriv[i..i + LANES]).try_into().expect("lanes");
+                kernels::train_lanes(&st, xi, out, di, sg)
+            })
         })
     }
 
@@ -208,16 +191,16 @@ impl FsCoding {
     }
 }
 
-/// The loop of [`FsCoding::forward_train_pool`] with the training kernel
-/// `lanes(x, out, deriv) -> spikes` of one coding and surrogate.
+/// The loop of the fused forward passes: for each window, 16 channels at
+/// a time, `lanes(index, x, out) -> spikes` runs the FS steps of each of
+/// its pixels, and `pooled` receives their mean.
 #[inline(always)]
-fn train_pool(
+fn pool_with(
     g: &PoolGeom,
     x: &[f32],
     n: usize,
     pooled: &mut [f32],
-    deriv: &mut [f32],
-    lanes: impl Fn(&[f32; LANES], &mut [f32; LANES], &mut [f32; LANES]) -> u32,
+    mut lanes: impl FnMut(usize, &[f32; LANES], &mut [f32; LANES]) -> u32,
 ) -> u64 {
     let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
     let mut total = 0u64;
@@ -227,9 +210,8 @@ fn train_pool(
             for dx in 0..s {
                 let i = base + (dy * g.w + dx) * c;
                 let xi: &[f32; LANES] = x[i..i + LANES].try_into().expect("lanes");
-                let di: &mut [f32; LANES] = (&mut deriv[i..i + LANES]).try_into().expect("lanes");
                 let mut out = [0.0f32; LANES];
-                total += lanes(xi, &mut out, di) as u64;
+                total += lanes(i, xi, &mut out) as u64;
                 for (a, b) in sum.iter_mut().zip(&out) {
                     *a += b;
                 }
