@@ -279,7 +279,7 @@ pub fn run(
         r.cnn.epoch_seconds_2t, r.cnn.speedup_2t
     );
     println!(
-        "  its synaptic kernels alone   {:>8.3} s  ({:.0}% of the 1-thread epoch)",
+        "  its conv + fc GEMM kernels   {:>8.3} s  (GEMM share {:.0}% of the 1-thread epoch)",
         r.cnn.kernels_seconds,
         100.0 * r.cnn.kernels_share
     );

@@ -570,3 +570,54 @@ fn winograd_gradients_match_finite_differences() {
         );
     }
 }
+
+/// Two-thread training on the fast paths (direct, Winograd, fused FS +
+/// pooling with window bits, tiles, shifted images) gives the same weights
+/// on every rerun.
+#[test]
+fn two_thread_training_on_the_fast_paths_is_deterministic() {
+    let arch = [
+        "fs",
+        "conv 16 3x3 pad 1",
+        "fs",
+        "avgpool 2",
+        "conv 32 3x3 pad 1",
+        "fs",
+        "avgpool 2",
+        "fc 16",
+        "fs",
+        "fc 10",
+    ];
+    let train = || {
+        let mut cfg = config(&arch, &[4, 4, 4, 3], 12, 2);
+        cfg.train.batch_size = 14;
+        cfg.data.shift = 1;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let n = 45;
+        let data = fsnn::data::Dataset {
+            x: rand_vec(&mut rng, n * 144, 0.0, 1.0),
+            y: (0..n).map(|i| (i % 10) as u8).collect(),
+            n,
+            dim: 144,
+            side: 12,
+        };
+        let mut t = fsnn::train::Trainer::new(cfg);
+        for _ in 0..2 {
+            t.train_epoch(&data, |_, _| {}).unwrap();
+        }
+        let Network::Cnn(m) = &t.model else {
+            panic!("not a cnn")
+        };
+        let fast =
+            m.winograd.iter().flatten().count() + m.window_bits.iter().filter(|b| **b).count();
+        assert_eq!(fast, 3 * conv_direct::available() as usize);
+        t.model
+            .layers()
+            .iter()
+            .flat_map(|l| l.weight.iter().chain(l.bias.iter()).copied())
+            .collect::<Vec<f32>>()
+    };
+    let (a, b) = (train(), train());
+    assert!(a.iter().all(|v| v.is_finite()));
+    assert_eq!(a, b, "2-thread training differs between reruns");
+}
