@@ -229,7 +229,7 @@ impl Cnn {
     pub fn forward_impl(&self, ws: &mut CnnWorkspace, batch: usize, train: bool) {
         assert!(batch <= ws.capacity, "batch exceeds workspace");
         ws.train_rows = if train { batch } else { 0 };
-        let (inw, classes) = (self.sizes()[0], self.classes());
+        let (inw, classes) = (self.size(0), self.classes());
         self.derive_forward_weights(ws);
         let (input, wt) = (&ws.input, &ws.derived);
         run_parts(
@@ -257,7 +257,7 @@ impl Cnn {
             ws.train_rows, batch,
             "Cnn::backward needs a forward_train of the same batch first"
         );
-        let (inw, classes) = (self.sizes()[0], self.classes());
+        let (inw, classes) = (self.size(0), self.classes());
         self.derive_backward_weights(ws);
         let (input, g_out, wflip) = (&ws.input, &ws.g_out, &ws.derived);
         let me = &*self;

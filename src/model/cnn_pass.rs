@@ -25,7 +25,7 @@ pub const TILE_IMAGES: usize = 4;
 
 impl Cnn {
     /// Elements per image of op `i`'s input (`i = ops.len()`: the output).
-    fn size(&self, i: usize) -> usize {
+    pub(super) fn size(&self, i: usize) -> usize {
         let (c, h, w) = self.plan.shapes[i];
         c * h * w
     }
