@@ -28,10 +28,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use fsnn::checkpoint::container::Container;
 use fsnn::checkpoint::{self, state};
-use fsnn::config::{Config, NeuronKind};
+use fsnn::config::Config;
 use fsnn::data::idx::{MAX_DATA_BYTES, read_idx, read_images, read_labels};
 use fsnn::model::Network;
-use fsnn::model::arch::{self, Op};
 use fsnn::train::Trainer;
 use proptest::prelude::*;
 
@@ -272,7 +271,7 @@ fn check_config(text: &str) -> bool {
     let again = parse(&cfg.to_toml()).expect("to_toml of a valid config parses");
     assert_eq!(again, cfg, "to_toml round trip");
     again.validate().expect("round-tripped config validates");
-    if alloc_floats(&cfg).is_some_and(|n| n <= SMALL) {
+    if cfg.alloc_floats().is_some_and(|n| n <= SMALL) {
         let model = no_panic("Network::build", || Network::build(&cfg));
         let bytes = checkpoint::to_safetensors(&model, &cfg);
         let (loaded, stored) = with_file(&bytes, checkpoint::load).expect("fresh model loads");
@@ -280,52 +279,6 @@ fn check_config(text: &str) -> bool {
         assert_eq!(loaded.widths(), model.widths());
     }
     true
-}
-
-/// Roughly how many floats the network of a validated `cfg` and a
-/// trainer's two workspaces allocate: weights (with gradients and Adam
-/// moments) and activations per row, for MLP, LIF (every step) and CNN
-/// (feature maps and im2col). `None` if that does not fit in a `usize`.
-fn alloc_floats(cfg: &Config) -> Option<usize> {
-    let m = &cfg.model;
-    let rows = cfg
-        .train
-        .batch_size
-        .checked_add(cfg.train.eval_batch_size)?;
-    let (mut params, mut per_row) = (0usize, 0usize);
-    if m.arch.is_empty() {
-        for w in m.layers.windows(2) {
-            params = params.checked_add(w[0].checked_mul(w[1])?)?;
-        }
-        let steps = match m.neuron {
-            NeuronKind::Lif => m.lif_config().t.max(1),
-            _ => 1,
-        };
-        for &w in &m.layers {
-            per_row = per_row.checked_add(w.checked_mul(steps)?)?;
-        }
-    } else {
-        let side = cfg.data.resize.clamp(1, 28);
-        let plan = arch::plan(&m.arch, side, None).ok()?;
-        for (op, &(c, h, w)) in plan.ops.iter().zip(&plan.shapes) {
-            per_row = per_row.checked_add(c.checked_mul(h)?.checked_mul(w)?)?;
-            match *op {
-                Op::Conv { geom: g, .. } => {
-                    let cols = g.k.checked_mul(g.k)?.checked_mul(g.c_in)?;
-                    params = params.checked_add(cols.checked_mul(g.c_out)?)?;
-                    let (ho, wo) = (g.ho(), g.wo());
-                    per_row = per_row.checked_add(cols.checked_mul(ho)?.checked_mul(wo)?)?;
-                }
-                Op::Fc {
-                    inputs, outputs, ..
-                } => params = params.checked_add(inputs.checked_mul(outputs)?)?,
-                _ => {}
-            }
-        }
-    }
-    params
-        .checked_mul(4)?
-        .checked_add(rows.checked_mul(per_row)?.checked_mul(6)?)
 }
 
 /// What `check_config` and the re-sealed checkpoints let a config allocate.
@@ -1108,7 +1061,7 @@ proptest! {
     #[test]
     fn checkpoint_resealed_config(which in 0..seeds().len(), text in config_text()) {
         if let Ok(cfg) = parse(&text) {
-            let big = cfg.validate().is_ok() && alloc_floats(&cfg).is_none_or(|n| n > SMALL);
+            let big = cfg.validate().is_ok() && cfg.alloc_floats().is_none_or(|n| n > SMALL);
             prop_assume!(!big);
         }
         let seed = &seeds()[which];

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fsnn::checkpoint::container::Container;
-use fsnn::config::{Config, NeuronKind};
-use fsnn::model::arch::{self, Op};
+use fsnn::config::Config;
 use safetensors::tensor::{Dtype, SafeTensors};
 
 /// A file that exists for one fuzz iteration.
@@ -61,57 +60,12 @@ pub const MAX_FLOATS: usize = 1 << 22;
 /// `-malloc_limit_mb`) as a crash.
 pub const SURELY_INVALID: usize = 1 << 38;
 
-/// Roughly how many floats the network of a validated `cfg` and a
-/// trainer's two workspaces allocate: weights (with gradients and Adam
-/// moments) and activations per row, for MLP, LIF (every step) and CNN
-/// (feature maps and im2col). `None` if that does not fit in a `usize`.
-pub fn alloc_floats(cfg: &Config) -> Option<usize> {
-    let m = &cfg.model;
-    let rows = cfg
-        .train
-        .batch_size
-        .checked_add(cfg.train.eval_batch_size)?;
-    let (mut params, mut per_row) = (0usize, 0usize);
-    if m.arch.is_empty() {
-        for w in m.layers.windows(2) {
-            params = params.checked_add(w[0].checked_mul(w[1])?)?;
-        }
-        let steps = match m.neuron {
-            NeuronKind::Lif => m.lif_config().t.max(1),
-            _ => 1,
-        };
-        for &w in &m.layers {
-            per_row = per_row.checked_add(w.checked_mul(steps)?)?;
-        }
-    } else {
-        let side = cfg.data.resize.clamp(1, 28);
-        let plan = arch::plan(&m.arch, side, None).ok()?;
-        for (op, &(c, h, w)) in plan.ops.iter().zip(&plan.shapes) {
-            per_row = per_row.checked_add(c.checked_mul(h)?.checked_mul(w)?)?;
-            match *op {
-                Op::Conv { geom: g, .. } => {
-                    let cols = g.k.checked_mul(g.k)?.checked_mul(g.c_in)?;
-                    params = params.checked_add(cols.checked_mul(g.c_out)?)?;
-                    let (ho, wo) = (g.ho(), g.wo());
-                    per_row = per_row.checked_add(cols.checked_mul(ho)?.checked_mul(wo)?)?;
-                }
-                Op::Fc {
-                    inputs, outputs, ..
-                } => params = params.checked_add(inputs.checked_mul(outputs)?)?,
-                _ => {}
-            }
-        }
-    }
-    params
-        .checked_mul(4)?
-        .checked_add(rows.checked_mul(per_row)?.checked_mul(6)?)
-}
-
 /// Whether the harness should build the network of a validated `cfg`
 /// (and a trainer's workspaces): small ones, and those that validate
 /// should have rejected (see [`MAX_FLOATS`], [`SURELY_INVALID`]).
 pub fn worth_building(cfg: &Config) -> bool {
-    alloc_floats(cfg).is_none_or(|n| n <= MAX_FLOATS || n > SURELY_INVALID)
+    cfg.alloc_floats()
+        .is_none_or(|n| n <= MAX_FLOATS || n > SURELY_INVALID)
 }
 
 /// Whether the loaders should get a file with `c`'s metadata: see

@@ -2,6 +2,7 @@
 //! one-line error names the key.
 
 use super::*;
+use crate::model::arch::{self, Op};
 
 /// Widest layer accepted (neurons).
 const MAX_WIDTH: usize = 1 << 20;
@@ -11,6 +12,54 @@ const MAX_WEIGHTS: usize = 1 << 28;
 const MAX_BUFFER: usize = 1 << 28;
 
 impl Config {
+    /// Roughly how many floats the network of this (validated) config and a
+    /// trainer's two workspaces allocate: weights (with gradients and Adam
+    /// moments) and activations per row, for MLP, LIF (every step) and CNN
+    /// (feature maps and im2col). `None` if that does not fit in a `usize`.
+    /// For harnesses that must tell a config too large to build from one the
+    /// validation should have refused (the fuzz targets, tests/fuzz_props.rs).
+    pub fn alloc_floats(&self) -> Option<usize> {
+        let m = &self.model;
+        let rows = self
+            .train
+            .batch_size
+            .checked_add(self.train.eval_batch_size)?;
+        let (mut params, mut per_row) = (0usize, 0usize);
+        if m.arch.is_empty() {
+            for w in m.layers.windows(2) {
+                params = params.checked_add(w[0].checked_mul(w[1])?)?;
+            }
+            let steps = match m.neuron {
+                NeuronKind::Lif => m.lif_config().t.max(1),
+                _ => 1,
+            };
+            for &w in &m.layers {
+                per_row = per_row.checked_add(w.checked_mul(steps)?)?;
+            }
+        } else {
+            let side = self.data.resize.clamp(1, 28);
+            let plan = arch::plan(&m.arch, side, None).ok()?;
+            for (op, &(c, h, w)) in plan.ops.iter().zip(&plan.shapes) {
+                per_row = per_row.checked_add(c.checked_mul(h)?.checked_mul(w)?)?;
+                match *op {
+                    Op::Conv { geom: g, .. } => {
+                        let cols = g.k.checked_mul(g.k)?.checked_mul(g.c_in)?;
+                        params = params.checked_add(cols.checked_mul(g.c_out)?)?;
+                        let (ho, wo) = (g.ho(), g.wo());
+                        per_row = per_row.checked_add(cols.checked_mul(ho)?.checked_mul(wo)?)?;
+                    }
+                    Op::Fc {
+                        inputs, outputs, ..
+                    } => params = params.checked_add(inputs.checked_mul(outputs)?)?,
+                    _ => {}
+                }
+            }
+        }
+        params
+            .checked_mul(4)?
+            .checked_add(rows.checked_mul(per_row)?.checked_mul(6)?)
+    }
+
     /// Check every value; the error names the key.
     pub fn validate(&self) -> Result<()> {
         let m = &self.model;
@@ -376,7 +425,7 @@ impl Config {
             ));
         }
         let side = self.data.resize.clamp(1, 28);
-        let plan = crate::model::arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
+        let plan = arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
         if plan.weights() > MAX_WEIGHTS {
             return Err(Error::config(
                 "model.arch",
