@@ -136,6 +136,33 @@ fn direct_support_rules() {
     assert!(!DirectConv::supports(&s2), "stride 2");
 }
 
+/// Central differences of a loss that is linear in the input `x` and the
+/// weight `w` (a step of 0.25 is exact up to rounding) against the
+/// gradients `gx` and `gw`.
+fn check_fd(
+    x: &[f32],
+    w: &[f32],
+    gx: &[f32],
+    gw: &[f32],
+    mut loss: impl FnMut(&[f32], &[f32]) -> f64,
+) {
+    let eps = 0.25f32;
+    let fd = |v: &[f32], i: usize, f: &mut dyn FnMut(&[f32]) -> f64| {
+        let (mut p, mut m) = (v.to_vec(), v.to_vec());
+        p[i] += eps;
+        m[i] -= eps;
+        (f(&p) - f(&m)) / (2.0 * eps as f64)
+    };
+    for i in 0..x.len() {
+        let d = fd(x, i, &mut |x| loss(w, x));
+        assert!(close(d, gx[i] as f64, 1e-4), "gx[{i}]: fd {d} vs {}", gx[i]);
+    }
+    for i in 0..w.len() {
+        let d = fd(w, i, &mut |w| loss(w, x));
+        assert!(close(d, gw[i] as f64, 1e-4), "gw[{i}]: fd {d} vs {}", gw[i]);
+    }
+}
+
 /// The direct kernels against finite differences of L = Σ r ⊙ conv(x)
 /// (linear in x, W and b: central differences are exact up to rounding).
 #[test]
@@ -176,29 +203,7 @@ fn direct_gradients_match_finite_differences() {
     let mut gyp = vec![0.0; n * d.padded_grad_len()];
     let mut gx = vec![0.0; n * g.in_len()];
     d.grad_input(&r, n, &wflip, &mut gyp, &mut gx);
-    let eps = 0.25f32;
-    for i in 0..x.len() {
-        let (mut xp, mut xm) = (x.clone(), x.clone());
-        xp[i] += eps;
-        xm[i] -= eps;
-        let fd = (loss(&w, &b, &xp) - loss(&w, &b, &xm)) / (2.0 * eps as f64);
-        assert!(
-            close(fd, gx[i] as f64, 1e-4),
-            "gx[{i}]: fd {fd} vs {}",
-            gx[i]
-        );
-    }
-    for i in 0..w.len() {
-        let (mut wp, mut wm) = (w.clone(), w.clone());
-        wp[i] += eps;
-        wm[i] -= eps;
-        let fd = (loss(&wp, &b, &x) - loss(&wm, &b, &x)) / (2.0 * eps as f64);
-        assert!(
-            close(fd, gw[i] as f64, 1e-4),
-            "gw[{i}]: fd {fd} vs {}",
-            gw[i]
-        );
-    }
+    check_fd(&x, &w, &gx, &gw, |w, x| loss(w, &b, x));
 }
 
 #[test]
@@ -514,7 +519,7 @@ fn winograd_gradients_match_finite_differences() {
     let mut s = WinogradScratch::default();
     s.serve(&wg);
     let b = lin.bias.as_slice().unwrap().to_vec();
-    let mut loss = |w: &[f32], x: &[f32]| {
+    let loss = |w: &[f32], x: &[f32]| {
         let (mut u, mut ut) = (vec![0.0; wg.u_len()], vec![0.0; wg.u_len()]);
         wg.transform_weight(w, &mut u, &mut ut);
         let mut xp = vec![0.0; n * d.padded_len()];
@@ -546,29 +551,7 @@ fn winograd_gradients_match_finite_differences() {
         &mut gw,
         Some(&mut gx),
     );
-    let eps = 0.25f32;
-    for i in 0..x.len() {
-        let (mut xp, mut xm) = (x.clone(), x.clone());
-        xp[i] += eps;
-        xm[i] -= eps;
-        let fd = (loss(&w, &xp) - loss(&w, &xm)) / (2.0 * eps as f64);
-        assert!(
-            close(fd, gx[i] as f64, 1e-4),
-            "gx[{i}]: fd {fd} vs {}",
-            gx[i]
-        );
-    }
-    for i in 0..w.len() {
-        let (mut wp, mut wm) = (w.clone(), w.clone());
-        wp[i] += eps;
-        wm[i] -= eps;
-        let fd = (loss(&wp, &x) - loss(&wm, &x)) / (2.0 * eps as f64);
-        assert!(
-            close(fd, gw[i] as f64, 1e-4),
-            "gw[{i}]: fd {fd} vs {}",
-            gw[i]
-        );
-    }
+    check_fd(&x, &w, &gx, &gw, loss);
 }
 
 /// Two-thread training on the fast paths (direct, Winograd, fused FS +
