@@ -311,6 +311,19 @@ fn synthetic(n: usize, side: usize) -> Dataset {
     }
 }
 
+/// Weights after two epochs of `cfg` on `n` synthetic `side × side` images.
+fn train_twice(cfg: Config, n: usize, side: usize) -> Vec<f32> {
+    let data = synthetic(n, side);
+    let mut t = Trainer::new(cfg);
+    t.train_epoch(&data, |_, _| {}).unwrap();
+    t.train_epoch(&data, |_, _| {}).unwrap();
+    t.model
+        .layers()
+        .iter()
+        .flat_map(|l| l.weight.iter().chain(l.bias.iter()).copied())
+        .collect()
+}
+
 fn train_once(threads: usize) -> Vec<f32> {
     let cfg = cnn_config(
         &[
@@ -328,15 +341,7 @@ fn train_once(threads: usize) -> Vec<f32> {
         10,
         threads,
     );
-    let data = synthetic(57, 10);
-    let mut t = Trainer::new(cfg);
-    t.train_epoch(&data, |_, _| {}).unwrap();
-    t.train_epoch(&data, |_, _| {}).unwrap();
-    t.model
-        .layers()
-        .iter()
-        .flat_map(|l| l.weight.iter().chain(l.bias.iter()).copied())
-        .collect()
+    train_twice(cfg, 57, 10)
 }
 
 #[test]
@@ -345,6 +350,40 @@ fn two_thread_training_is_deterministic() {
     let b = train_once(2);
     assert_eq!(a, b, "2-thread training differs between reruns");
     assert!(a.iter().all(|v| v.is_finite()));
+}
+
+/// Two-thread training on the fast paths (direct, Winograd, fused FS +
+/// pooling with window bits, tiles, shifted images) gives the same weights
+/// on every rerun.
+#[test]
+fn two_thread_training_on_the_fast_paths_is_deterministic() {
+    let arch = [
+        "fs",
+        "conv 16 3x3 pad 1",
+        "fs",
+        "avgpool 2",
+        "conv 32 3x3 pad 1",
+        "fs",
+        "avgpool 2",
+        "fc 16",
+        "fs",
+        "fc 10",
+    ];
+    let train = || {
+        let mut cfg = cnn_config(&arch, &[4, 4, 4, 3], 12, 2);
+        cfg.train.batch_size = 14;
+        cfg.data.shift = 1;
+        let Network::Cnn(m) = Network::build(&cfg) else {
+            panic!("not a cnn")
+        };
+        let fast =
+            m.winograd.iter().flatten().count() + m.window_bits.iter().filter(|b| **b).count();
+        assert_eq!(fast, 3 * fsnn::layer::conv_direct::available() as usize);
+        train_twice(cfg, 45, 12)
+    };
+    let (a, b) = (train(), train());
+    assert!(a.iter().all(|v| v.is_finite()));
+    assert_eq!(a, b, "2-thread training differs between reruns");
 }
 
 #[test]
