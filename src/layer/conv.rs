@@ -15,7 +15,7 @@
 //! Zero padding: columns that fall outside the image hold 0 in `cols`, and
 //! col2im drops their gradient.
 
-use super::linear::Linear;
+use super::linear::{Linear, grad_bias_into};
 use super::matmul::matmul;
 
 /// Shape of one convolution (input and output maps of one image).
@@ -287,23 +287,6 @@ impl Conv2d<'_> {
         self.grad_params(cols, gy, n, gw, gb);
         if let Some((gcols, gx)) = gx {
             self.grad_input(gy, n, gcols, gx);
-        }
-    }
-}
-
-/// `gb = Σ_rows gy` for `gy [rows × o]` (overwritten).
-pub fn grad_bias(gy: &[f32], o: usize, gb: &mut [f32]) {
-    grad_bias_into(gy, o, gb, false);
-}
-
-/// `gb (+)= Σ_rows gy` for `gy [rows × o]` (added with `accumulate`).
-pub fn grad_bias_into(gy: &[f32], o: usize, gb: &mut [f32], accumulate: bool) {
-    if !accumulate {
-        gb[..o].fill(0.0);
-    }
-    for row in gy.chunks_exact(o) {
-        for (b, v) in gb.iter_mut().zip(row) {
-            *b += v;
         }
     }
 }

@@ -79,33 +79,77 @@ impl Linear {
         gx: Option<&mut [f32]>,
         bias_scale: f32,
     ) {
-        let (i, o) = (self.inputs(), self.outputs());
-        let gy = &gy[..batch * o];
-        let gw = self.grad_weight.as_slice_mut().expect("contiguous");
-        matmul(gw, gy, &x[..batch * i], o, i, batch, true, false, false);
-        let gb = self.grad_bias.as_slice_mut().expect("contiguous");
-        gb.fill(0.0);
-        for row in gy.chunks_exact(o) {
-            for (g, v) in gb.iter_mut().zip(row) {
-                *g += v;
-            }
-        }
+        let shape = (self.inputs(), self.outputs());
+        let Linear {
+            weight,
+            grad_weight,
+            grad_bias,
+            ..
+        } = self;
+        let w = weight.as_slice().expect("contiguous weight");
+        let gw = grad_weight.as_slice_mut().expect("contiguous");
+        let gb = grad_bias.as_slice_mut().expect("contiguous");
+        backward_with(w, shape, x, gy, batch, gw, gb, gx);
         if bias_scale != 1.0 {
             gb.iter_mut().for_each(|g| *g *= bias_scale);
         }
-        if let Some(gx) = gx {
-            let w = self.weight.as_slice().expect("contiguous weight");
-            matmul(
-                &mut gx[..batch * i],
-                gy,
-                w,
-                batch,
-                i,
-                o,
-                false,
-                false,
-                false,
-            );
+    }
+
+    /// [`Linear::backward`] (bias scale 1) into the caller's gradient
+    /// buffers `gw [out × in]` and `gb [out]`, for one thread's part of a
+    /// batch.
+    pub fn backward_into(
+        &self,
+        x: &[f32],
+        gy: &[f32],
+        batch: usize,
+        (gw, gb): (&mut [f32], &mut [f32]),
+        gx: Option<&mut [f32]>,
+    ) {
+        let w = self.weight.as_slice().expect("contiguous weight");
+        backward_with(w, (self.inputs(), self.outputs()), x, gy, batch, gw, gb, gx);
+    }
+}
+
+/// `gw = gyᵀ·x`, `gb = Σ_rows gy` and, with `gx`, `gx = gy·W` for the
+/// weight `w [o × i]`.
+#[allow(clippy::too_many_arguments)]
+fn backward_with(
+    w: &[f32],
+    (i, o): (usize, usize),
+    x: &[f32],
+    gy: &[f32],
+    batch: usize,
+    gw: &mut [f32],
+    gb: &mut [f32],
+    gx: Option<&mut [f32]>,
+) {
+    let gy = &gy[..batch * o];
+    matmul(gw, gy, &x[..batch * i], o, i, batch, true, false, false);
+    grad_bias_into(gy, o, gb, false);
+    if let Some(gx) = gx {
+        matmul(
+            &mut gx[..batch * i],
+            gy,
+            w,
+            batch,
+            i,
+            o,
+            false,
+            false,
+            false,
+        );
+    }
+}
+
+/// `gb (+)= Σ_rows gy` for `gy [rows × o]` (added with `accumulate`).
+pub fn grad_bias_into(gy: &[f32], o: usize, gb: &mut [f32], accumulate: bool) {
+    if !accumulate {
+        gb[..o].fill(0.0);
+    }
+    for row in gy.chunks_exact(o) {
+        for (b, v) in gb.iter_mut().zip(row) {
+            *b += v;
         }
     }
 }

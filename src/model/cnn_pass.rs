@@ -14,10 +14,11 @@ use std::ops::Range;
 use super::arch::Op;
 use super::cnn::Cnn;
 use super::cnn_workspace::{CnnWorkspace, Derived, Part};
-use crate::layer::conv::{Conv2d, grad_bias_into};
+use crate::layer::conv::Conv2d;
 use crate::layer::conv_direct::untranspose_grad;
+use crate::layer::linear::grad_bias_into;
 use crate::layer::winograd::WinogradScratch;
-use crate::layer::{matmul, pool};
+use crate::layer::pool;
 use crate::neuron::FsCoding;
 
 /// Images per tile of the per-image ops.
@@ -233,49 +234,18 @@ impl Cnn {
         }
         let (acts, [g0, g1, _], mut ctx) = split_part(part);
         for i in split..nops {
-            if let Op::Fc {
-                layer,
-                inputs,
-                outputs,
-            } = self.plan.ops[i]
-            {
-                let x = &acts[i - 1][..n * inputs];
-                let w = self.layers[layer].weight.as_slice().expect("contiguous");
-                matmul(
-                    &mut g0[..n * outputs],
+            if let Op::Fc { layer, outputs, .. } = self.plan.ops[i] {
+                let (x, lin) = (&acts[i - 1], &self.layers[layer]);
+                lin.forward(x, n, &mut g0[..], 1.0);
+                let (gw, gb) = ctx.grads.split_at_mut(2 * layer + 1);
+                let gx = (i > first_syn).then_some(&mut g0[..]);
+                lin.backward_into(
                     x,
-                    w,
-                    n,
-                    outputs,
-                    inputs,
-                    false,
-                    true,
-                    false,
-                );
-                matmul(
-                    &mut ctx.grads[2 * layer],
                     &g1[..n * outputs],
-                    x,
-                    outputs,
-                    inputs,
                     n,
-                    true,
-                    false,
-                    false,
+                    (&mut gw[2 * layer], &mut gb[0]),
+                    gx,
                 );
-                if i > first_syn {
-                    matmul(
-                        &mut g0[..n * inputs],
-                        &g1[..n * outputs],
-                        w,
-                        n,
-                        inputs,
-                        outputs,
-                        false,
-                        false,
-                        false,
-                    );
-                }
             }
         }
         let mut t0 = 0;
@@ -320,41 +290,15 @@ impl Cnn {
                         *o = a * d;
                     }
                 }
-                Op::Fc {
-                    layer,
-                    inputs,
-                    outputs,
-                } => {
+                Op::Fc { layer, .. } => {
                     let x: &[f32] = if i == 0 { input } else { &acts[i - 1] };
                     let (gw, gb) = ctx.grads.split_at_mut(2 * layer + 1);
-                    let gyv = &gyv[..n * outputs];
-                    matmul(
-                        &mut gw[2 * layer],
-                        gyv,
-                        x,
-                        outputs,
-                        inputs,
-                        n,
-                        true,
-                        false,
-                        false,
-                    );
-                    grad_bias_into(gyv, outputs, &mut gb[0], false);
+                    let gx = (i > first_syn).then_some(&mut gx[..]);
+                    let grads = (&mut gw[2 * layer][..], &mut gb[0][..]);
+                    self.layers[layer].backward_into(x, gyv, n, grads, gx);
                     if i == first_syn {
                         return;
                     }
-                    let w = self.layers[layer].weight.as_slice().expect("contiguous");
-                    matmul(
-                        &mut gx[..n * inputs],
-                        gyv,
-                        w,
-                        n,
-                        inputs,
-                        outputs,
-                        false,
-                        false,
-                        false,
-                    );
                 }
                 _ => unreachable!("only fc and FS ops follow the first fc"),
             }
