@@ -96,17 +96,20 @@ fn best_epoch(cfg: Config, data: &Dataset, epochs: usize) -> Result<f64> {
     Ok(best)
 }
 
-fn bench_data() -> (Dataset, String) {
+/// The first `n` MNIST training images resized to `side × side`, or a
+/// synthetic stand-in of the same shape where MNIST is not found (timing
+/// does not depend on the values: every kernel is branch-free); with a
+/// label saying which.
+pub(crate) fn bench_data(side: usize, n: usize) -> (Dataset, String) {
     if let Ok(dir) = find_data_dir(DatasetKind::Mnist, None)
-        && let Ok(d) = load_split(&dir, DatasetKind::Mnist, Split::Train, Some(11), None)
+        && let Ok(d) = load_split(&dir, DatasetKind::Mnist, Split::Train, Some(side), None)
     {
-        return (d, format!("MNIST 11x11 from {}", dir.display()));
+        let label = format!("MNIST {side}x{side} from {}", dir.display());
+        return (d.subset(n), label);
     }
-    // Synthetic stand-in with the same shape (timing does not depend on
-    // the values: every kernel is branch-free).
-    let n = 60_000;
+    let dim = side * side;
     let mut s = 0x9E37_79B9u32;
-    let x = (0..n * 121)
+    let x = (0..n * dim)
         .map(|_| {
             s ^= s << 13;
             s ^= s >> 17;
@@ -115,14 +118,11 @@ fn bench_data() -> (Dataset, String) {
         })
         .collect();
     let y = (0..n).map(|i| (i % 10) as u8).collect();
-    let d = Dataset {
-        x,
-        y,
-        n,
-        dim: 121,
-        side: 11,
-    };
-    (d, "synthetic 60000x121 (MNIST not found)".into())
+    let d = Dataset { x, y, n, dim, side };
+    (
+        d,
+        format!("synthetic {n} x {side}x{side} (MNIST not found)"),
+    )
 }
 
 /// GEMM FLOP of one training epoch of an MLP: forward, weight gradient,
@@ -190,7 +190,7 @@ pub fn run(
         let version = crate::bench_torch::check(py)?;
         eprintln!("PyTorch {version} found with {}", py.display());
     }
-    let (data, origin) = bench_data();
+    let (data, origin) = bench_data(11, 60_000);
     let cfg = reference_config();
     let widths = cfg.model.layers.clone();
     eprintln!("timing {epochs} training epoch(s) on {origin} ...");

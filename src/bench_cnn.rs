@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::data::{Dataset, DatasetKind, Split, find_data_dir, load_split};
+use crate::data::{Dataset, DatasetKind, find_data_dir};
 use crate::error::Result;
 use std::path::Path;
 
@@ -69,34 +69,6 @@ pub fn config(threads: usize) -> Config {
     let cfg = Config::from_toml_str(&text, std::path::Path::new("bench")).expect("bench config");
     cfg.validate().expect("bench config");
     cfg
-}
-
-fn data(images: usize) -> (Dataset, String) {
-    if let Ok(dir) = find_data_dir(DatasetKind::Mnist, None)
-        && let Ok(d) = load_split(&dir, DatasetKind::Mnist, Split::Train, Some(28), None)
-    {
-        return (
-            d.subset(images),
-            format!("MNIST 28x28 from {}", dir.display()),
-        );
-    }
-    let mut s = 0x9E37_79B9u32;
-    let x = (0..images * 784)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 8) as f32 / (1u32 << 24) as f32
-        })
-        .collect();
-    let d = Dataset {
-        x,
-        y: (0..images).map(|i| (i % 10) as u8).collect(),
-        n: images,
-        dim: 784,
-        side: 28,
-    };
-    (d, "synthetic 28x28 (MNIST not found)".into())
 }
 
 fn best_epoch(threads: usize, data: &Dataset, reps: usize) -> Result<f64> {
@@ -171,7 +143,7 @@ pub fn run(
     pytorch: Option<&Path>,
 ) -> Result<(CnnBench, String)> {
     let images = images.max(100);
-    let (d, origin) = data(images);
+    let (d, origin) = crate::bench::bench_data(28, images);
     let scale = 60_000.0 / d.n as f64;
     eprintln!(
         "timing the CNN epoch on {} images of {origin}, 1 and 2 threads ...",
