@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DatasetKind;
 use crate::error::{Error, Result};
 use crate::neuron::fs::MAX_K;
-use crate::neuron::{Surrogate, Variant};
+use crate::neuron::{FsCoding, FsTables, Surrogate, Variant};
 
 /// A whole experiment: data, model, training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -454,6 +454,21 @@ impl ModelConfig {
     /// The `[model.lif]` table, or its defaults.
     pub fn lif_config(&self) -> LifConfig {
         self.lif.unwrap_or_default()
+    }
+
+    /// FS coding `c` as configured: its explicit `[[model.tables]]` entry,
+    /// else the binary tables of `k[c]` and `alpha[c]`; with the model's
+    /// variant and surrogate.
+    pub fn fs_coding(&self, c: usize) -> FsCoding {
+        let tables = match self.tables.iter().find(|t| t.coding == c) {
+            Some(t) => FsTables {
+                t: t.t.clone(),
+                h: t.h.clone(),
+                d: t.d.clone(),
+            },
+            None => FsTables::binary(self.k[c], self.alpha[c]),
+        };
+        FsCoding::new(tables, self.variant, self.surrogate)
     }
 }
 

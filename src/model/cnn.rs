@@ -25,7 +25,7 @@ use crate::layer::Linear;
 use crate::layer::conv::conv_params;
 use crate::layer::conv_direct::{DirectConv, flip_weight, transpose_weight};
 use crate::layer::winograd::Winograd;
-use crate::neuron::{FsCoding, FsTables};
+use crate::neuron::FsCoding;
 
 /// A convolutional FS network.
 #[derive(Clone, Debug)]
@@ -74,19 +74,7 @@ impl Cnn {
             }
         }
         let n = plan.num_codings();
-        let codings: Vec<FsCoding> = (0..n)
-            .map(|c| {
-                let tables = match cfg.tables.iter().find(|t| t.coding == c) {
-                    Some(t) => FsTables {
-                        t: t.t.clone(),
-                        h: t.h.clone(),
-                        d: t.d.clone(),
-                    },
-                    None => FsTables::binary(cfg.k[c], cfg.alpha[c]),
-                };
-                FsCoding::new(tables, cfg.variant, cfg.surrogate)
-            })
-            .collect();
+        let codings: Vec<FsCoding> = (0..n).map(|c| cfg.fs_coding(c)).collect();
         let mut widths = Vec::new();
         let mut fan = Vec::new();
         for (i, op) in plan.ops.iter().enumerate() {

@@ -17,8 +17,8 @@ use super::cnn_workspace::{CnnWorkspace, Derived, Part};
 use crate::layer::conv::Conv2d;
 use crate::layer::conv_direct::untranspose_grad;
 use crate::layer::linear::grad_bias_into;
-use crate::layer::winograd::WinogradScratch;
 use crate::layer::pool;
+use crate::layer::winograd::WinogradScratch;
 use crate::neuron::FsCoding;
 
 /// Images per tile of the per-image ops.

@@ -18,7 +18,7 @@ use super::learn::{LearnMode, LearnableTables};
 use crate::config::ModelConfig;
 use crate::layer::Linear;
 use crate::neuron::fs_grad::TableGrads;
-use crate::neuron::{FsCoding, FsTables};
+use crate::neuron::FsCoding;
 
 /// An FS multilayer perceptron.
 #[derive(Clone, Debug)]
@@ -46,17 +46,7 @@ impl Mlp {
             .map(|w| Linear::new(w[0], w[1], &mut rng))
             .collect();
         let codings = (0..widths.len() - 1)
-            .map(|c| {
-                let tables = match cfg.tables.iter().find(|t| t.coding == c) {
-                    Some(t) => FsTables {
-                        t: t.t.clone(),
-                        h: t.h.clone(),
-                        d: t.d.clone(),
-                    },
-                    None => FsTables::binary(cfg.k[c], cfg.alpha[c]),
-                };
-                FsCoding::new(tables, cfg.variant, cfg.surrogate)
-            })
+            .map(|c| cfg.fs_coding(c))
             .collect::<Vec<FsCoding>>();
         let learn = codings
             .iter()
