@@ -462,17 +462,8 @@ fn winograd_matches_im2col_gemm() {
         wg.forward(&xp, n, &u, lin.bias.as_slice().unwrap(), &mut s, &mut y);
         let (mut gw, mut gx) = (vec![f32::NAN; gw_ref.len()], vec![f32::NAN; gx_ref.len()]);
         let mut gu = vec![f32::NAN; wg.u_len()];
-        wg.backward(
-            &xp,
-            &gy,
-            n,
-            &ut,
-            &mut s,
-            &mut gu,
-            false,
-            &mut gw,
-            Some(&mut gx),
-        );
+        wg.backward(&xp, &gy, n, &ut, &mut s, &mut gu, false, Some(&mut gx));
+        wg.weight_grad(&gu, &mut gw);
         // Normwise: the transforms round differently from a plain sum.
         for (name, got, want) in [
             ("y", &y, &y_ref),
@@ -540,16 +531,7 @@ fn winograd_gradients_match_finite_differences() {
     let mut s2 = WinogradScratch::default();
     s2.serve(&wg);
     let mut gu = vec![f32::NAN; wg.u_len()];
-    wg.backward(
-        &xp,
-        &r,
-        n,
-        &ut,
-        &mut s2,
-        &mut gu,
-        false,
-        &mut gw,
-        Some(&mut gx),
-    );
+    wg.backward(&xp, &r, n, &ut, &mut s2, &mut gu, false, Some(&mut gx));
+    wg.weight_grad(&gu, &mut gw);
     check_fd(&x, &w, &gx, &gw, loss);
 }

@@ -193,11 +193,14 @@ impl Winograd {
 
     /// Backward after [`Winograd::forward`] of the same `xp`: adds the
     /// transformed weight gradient of these `n` images to `gu`
-    /// ([`u_len`](Self::u_len) values; zeroed first unless `accumulate`),
-    /// writes `gw = Gᵀ gU G [C_out × 9·C_in]` from the running `gu`, and
-    /// with `gx` the input gradient `[n·H·W × C_in]` (overwritten); `ut`
-    /// from [`Winograd::transform_weight`]. The bias gradient is the
-    /// caller's.
+    /// ([`u_len`](Self::u_len) values; zeroed first unless `accumulate`;
+    /// [`Winograd::weight_grad`] turns it into the weight gradient once
+    /// every image is in), and with `gx` writes the input gradient
+    /// `[n·H·W × C_in]`; `ut` from [`Winograd::transform_weight`]. The
+    /// input transform `V` of the forward pass is recomputed here from
+    /// `xp` rather than stored: reading `xp` costs less memory traffic
+    /// than keeping 16 transformed values per input pixel. The bias
+    /// gradient is the caller's.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -208,17 +211,13 @@ impl Winograd {
         s: &mut WinogradScratch,
         gu: &mut [f32],
         accumulate: bool,
-        gw: &mut [f32],
         mut gx: Option<&mut [f32]>,
     ) {
         let g = &self.geom;
         let (ci, co) = (g.c_in, g.c_out);
         assert!(xp.len() >= n * self.padded_len(), "winograd: input");
         assert!(gy.len() >= n * g.out_len(), "winograd: gradient");
-        assert!(
-            ut.len() >= self.u_len() && gw.len() >= co * 9 * ci,
-            "winograd: weight"
-        );
+        assert!(ut.len() >= self.u_len(), "winograd: weight");
         let gu = &mut gu[..16 * ci * co];
         if !accumulate {
             gu.fill(0.0);
@@ -260,7 +259,6 @@ impl Winograd {
             }
             s0 += c;
         }
-        self.grad_weight_transform(gu, gw);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -339,9 +337,14 @@ impl Winograd {
         }
     }
 
-    /// `gW = Gᵀ gU G` into the weight layout `[C_out × 9·C_in]`.
-    fn grad_weight_transform(&self, gu: &[f32], gw: &mut [f32]) {
+    /// The weight gradient `gW = Gᵀ gU G` in the weight layout
+    /// `[C_out × 9·C_in]` (overwritten) from `gu` of [`Winograd::backward`].
+    pub fn weight_grad(&self, gu: &[f32], gw: &mut [f32]) {
         let (ci, co) = (self.geom.c_in, self.geom.c_out);
+        assert!(
+            gu.len() >= self.u_len() && gw.len() >= co * 9 * ci,
+            "winograd: weight"
+        );
         for o in 0..co {
             for c in 0..ci {
                 let u = |xi: usize| gu[(xi * ci + c) * co + o];

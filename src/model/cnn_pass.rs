@@ -261,6 +261,7 @@ impl Cnn {
             }
             t0 += tn;
         }
+        self.finish_conv_grads(&mut ctx);
     }
 
     /// Backward after a training forward of the same `n` images: `g_out`
@@ -333,6 +334,7 @@ impl Cnn {
             }
             t0 += tn;
         }
+        self.finish_conv_grads(&mut ctx);
     }
 
     /// Backward of per-image op `i` on images `t0..t0+n` of the part:
@@ -394,11 +396,10 @@ impl Cnn {
                 if let Some(wg) = &self.winograd[i] {
                     let gx = need_gx.then_some(gx);
                     let gu = &mut ctx.gacc[i];
-                    wg.backward(xp, gy, n, &dv.wut[layer], ctx.wino, gu, acc, gw, gx);
+                    wg.backward(xp, gy, n, &dv.wut[layer], ctx.wino, gu, acc, gx);
                     return;
                 }
                 d.grad_weight(xp, gy, n, &mut ctx.gacc[i], acc);
-                untranspose_grad(&ctx.gacc[i], geom.c_out, geom.patch(), gw);
                 if need_gx && d.has_grad_input() {
                     let gyp = &mut ctx.gcols[..n * d.padded_grad_len()];
                     d.grad_input(gy, n, &dv.wflip[layer], gyp, gx);
@@ -407,6 +408,27 @@ impl Cnn {
                 }
             }
             Op::Fc { .. } => unreachable!("fc ops are not per-image"),
+        }
+    }
+}
+
+impl Cnn {
+    /// After the last tile: the weight gradients of the Winograd and
+    /// direct convs from their running accumulators (the im2col path adds
+    /// into the weight gradient itself).
+    fn finish_conv_grads(&self, ctx: &mut Ctx) {
+        for (i, op) in self.plan.ops.iter().enumerate() {
+            let Op::Conv { layer, geom } = *op else {
+                continue;
+            };
+            let gw = &mut ctx.grads[2 * layer];
+            // the dispatch of `op_backward`: im2col unless direct, then
+            // Winograd where it applies
+            match (&self.direct[i], &self.winograd[i]) {
+                (None, _) => {}
+                (Some(_), Some(wg)) => wg.weight_grad(&ctx.gacc[i], gw),
+                (Some(_), None) => untranspose_grad(&ctx.gacc[i], geom.c_out, geom.patch(), gw),
+            }
         }
     }
 }

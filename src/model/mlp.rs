@@ -17,8 +17,8 @@ use super::Workspace;
 use super::learn::{LearnMode, LearnableTables};
 use crate::config::ModelConfig;
 use crate::layer::Linear;
-use crate::neuron::fs_grad::TableGrads;
 use crate::neuron::FsCoding;
+use crate::neuron::fs_grad::TableGrads;
 
 /// An FS multilayer perceptron.
 #[derive(Clone, Debug)]
