@@ -5,16 +5,15 @@
 //! MNIST is read from `CARGO_MANIFEST_DIR/../shared/data/mnist`, always
 //! passed with `--data`. Configs are written into temporary directories.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{assert_input_error, assert_ok, fsnn, mnist_dir, s};
 
 use serde_json::Value;
 use tempfile::TempDir;
-
-/// The real MNIST directory.
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-}
 
 /// The design document's reference network and recipe (as in
 /// `configs/mnist-fs-stbp.toml`), with `{TRAIN_LIMIT}` and `{TEST_LIMIT}`
@@ -65,21 +64,6 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Run the binary with `args`, from `cwd` (so a stray default output
-/// directory would land in a temporary directory, not the crate).
-fn fsnn(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fsnn"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("FSNN_DATA")
-        .output()
-        .expect("run fsnn")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// `fsnn train --config CONFIG --out OUT --data DATA --quiet EXTRA...`.
 fn train(cwd: &Path, config: &Path, out: &Path, data: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -94,41 +78,6 @@ fn train(cwd: &Path, config: &Path, out: &Path, data: &Path, extra: &[&str]) -> 
     ];
     args.extend_from_slice(extra);
     fsnn(cwd, &args)
-}
-
-/// Assert that a run succeeded, showing its output otherwise.
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "fsnn failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Assert the bad-input contract: exit code 2, a one-line stderr that
-/// contains every needle, no panic.
-fn assert_input_error(o: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    let trimmed = err.trim();
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit code 2, stderr:\n{err}"
-    );
-    assert!(!err.contains("panicked"), "fsnn panicked:\n{err}");
-    assert_eq!(
-        trimmed.lines().count(),
-        1,
-        "stderr is not exactly one line:\n{err}"
-    );
-    for n in needles {
-        assert!(
-            trimmed.contains(n),
-            "stderr does not mention {n:?}: {trimmed}"
-        );
-    }
 }
 
 /// A failed `fsnn train` must not have created its output directory.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: where the datasets are, how to
-//! run the `fsnn` binary, and how a test that lacks its data or a CPU
-//! feature skips (or fails, on CI).
+//! run the `fsnn` binary and check its bad-input contract, tolerance
+//! checks, and how a test that lacks its data or a CPU feature skips (or
+//! fails, when `CI=true`).
 //!
 //! Each test file includes this module with `mod common;` and uses only
 //! some of it, hence the `dead_code` allowance.
@@ -43,25 +44,51 @@ pub fn require_or_skip(available: bool, test: &str, why: &str) -> bool {
 }
 
 /// [`require_or_skip`] for a dataset directory: whether `dir` holds the
-/// four IDX files (`.gz` or not).
+/// training and test IDX files (`.gz` or not).
 #[must_use]
 pub fn require_data(dir: &Path, test: &str) -> bool {
-    let has = |stem: &str| dir.join(stem).exists() || dir.join(format!("{stem}.gz")).exists();
-    let all = [
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ]
-    .iter()
-    .all(|s| has(s));
-    require_or_skip(all, test, &format!("no dataset in {}", dir.display()))
+    let why = format!("no dataset in {}", dir.display());
+    require_or_skip(fsnn::data::dataset::has_files(dir), test, &why)
+}
+
+/// [`require_or_skip`] for the AVX-512 paths: `used` says whether the
+/// library takes them here (e.g. `conv_direct::available()`). A CPU without
+/// AVX-512F skips (and fails on CI); a CPU that has it but whose AVX-512
+/// paths are switched off skips on CI too, since CI runs the suite once
+/// with them off on purpose.
+#[must_use]
+pub fn require_avx512(used: bool, test: &str) -> bool {
+    if used {
+        return true;
+    }
+    if cpu_has_avx512f() {
+        eprintln!("SKIPPED {test}: the AVX-512 paths are switched off");
+        return false;
+    }
+    require_or_skip(false, test, "no AVX-512F on this CPU")
+}
+
+/// Whether the CPU itself has AVX-512F (whatever the library uses).
+pub fn cpu_has_avx512f() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A command for the `fsnn` binary under test.
+pub fn fsnn_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fsnn"))
 }
 
 /// Run the `fsnn` binary with `args` from `cwd` (so a stray default output
 /// directory lands there), without `$FSNN_DATA`.
 pub fn fsnn(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fsnn"))
+    fsnn_cmd()
         .args(args)
         .current_dir(cwd)
         .env_remove("FSNN_DATA")
@@ -72,4 +99,63 @@ pub fn fsnn(cwd: &Path, args: &[&str]) -> Output {
 /// `p` as `&str` (test paths are UTF-8).
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// Assert that a run succeeded, showing its output otherwise.
+pub fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "fsnn failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Assert the bad-input contract: exit code 2, a one-line stderr that
+/// contains every needle, no panic.
+pub fn assert_input_error(o: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let trimmed = err.trim();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit code 2, stderr:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "fsnn panicked:\n{err}");
+    assert_eq!(
+        trimmed.lines().count(),
+        1,
+        "stderr is not exactly one line:\n{err}"
+    );
+    for n in needles {
+        assert!(
+            trimmed.contains(n),
+            "stderr does not mention {n:?}: {trimmed}"
+        );
+    }
+}
+
+/// `|got − want| ≤ abs + rel·|want|`: `got` within an absolute plus a
+/// relative tolerance of the reference value `want`.
+pub fn close(got: impl Into<f64>, want: f64, abs: f64, rel: f64) -> bool {
+    (got.into() - want).abs() <= abs + rel * want.abs()
+}
+
+/// `|a − b| ≤ tol·(1 + max(|a|, |b|))`: two estimates of one value, neither
+/// of them the reference (e.g. a finite difference and an analytic
+/// gradient).
+pub fn close_sym(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}
+
+/// Assert [`close`], naming `what` and both values otherwise.
+pub fn assert_close<T: Into<f64> + Copy + std::fmt::Display>(
+    got: T,
+    want: f64,
+    abs: f64,
+    rel: f64,
+    what: &str,
+) {
+    assert!(close(got, want, abs, rel), "{what}: got {got}, want {want}");
 }
