@@ -1,6 +1,8 @@
 //! Integration tests for the IDX reader and dataset loading, using small
 //! synthetic IDX files written to temporary directories.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -425,12 +427,8 @@ fn dataset_kind_names() {
 
 #[test]
 fn real_mnist_test_split() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if !fsnn::data::dataset::has_files(&dir) {
-        eprintln!(
-            "skipping real_mnist_test_split: no MNIST files in {}",
-            dir.display()
-        );
+    let dir = common::mnist_dir();
+    if !common::require_data(&dir, "real_mnist_test_split") {
         return;
     }
     let ds = load_split(&dir, DatasetKind::Mnist, Split::Test, Some(11), None).expect("load");
