@@ -159,3 +159,41 @@ pub fn assert_close<T: Into<f64> + Copy + std::fmt::Display>(
 ) {
     assert!(close(got, want, abs, rel), "{what}: got {got}, want {want}");
 }
+
+/// The `summary.json` fields that differ between two runs of the same
+/// config and seed: the wall-clock training time and its per-epoch mean.
+pub const TIMING_FIELDS: [&str; 2] = ["train_seconds", "seconds_per_epoch"];
+
+/// The JSON file `p`, parsed.
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
+}
+
+/// `summary.json` of the run in `dir` without its [`TIMING_FIELDS`].
+pub fn summary_without_timing(dir: &Path) -> serde_json::Value {
+    let mut v = read_json(&dir.join("summary.json"));
+    let obj = v.as_object_mut().expect("summary is an object");
+    for k in TIMING_FIELDS {
+        assert!(obj.remove(k).is_some(), "summary.json has no {k}");
+    }
+    v
+}
+
+/// The lines of `metrics.csv` of the run in `dir` without its
+/// `train_seconds` column.
+pub fn metrics_without_timing(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    let header: Vec<&str> = text.lines().next().expect("header").split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "train_seconds")
+        .expect("train_seconds column");
+    text.lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(col);
+            f.join(",")
+        })
+        .collect()
+}
