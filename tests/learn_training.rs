@@ -155,19 +155,6 @@ impl Observer for GrabState {
     }
 }
 
-fn metrics_sans_timing(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "train_seconds").unwrap();
-    text.lines()
-        .map(|l| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            f.remove(col);
-            f.join(",")
-        })
-        .collect()
-}
-
 #[test]
 fn exact_resume_with_learnable_tables() {
     let Some((train, test)) = data() else {
@@ -229,8 +216,8 @@ fn exact_resume_with_learnable_tables() {
         "summaries differ"
     );
     assert_eq!(
-        metrics_sans_timing(&resumed),
-        metrics_sans_timing(&full),
+        common::metrics_without_timing(&resumed),
+        common::metrics_without_timing(&full),
         "metrics.csv differs"
     );
     let (mf, mr) = (mlp_of(&t_full), mlp_of(&t_res));
