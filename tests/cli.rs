@@ -10,7 +10,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{assert_input_error, assert_ok, fsnn, mnist_dir, s};
+use common::{
+    assert_input_error, assert_ok, fsnn, metrics_without_timing, mnist_dir, read_json, s,
+    summary_without_timing,
+};
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -88,11 +91,6 @@ fn assert_train_rejected(o: &Output, out: &Path, needles: &[&str]) {
         "{} was created although the input was rejected",
         out.display()
     );
-}
-
-fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
 }
 
 fn f64_field(v: &Value, key: &str) -> f64 {
@@ -199,35 +197,6 @@ fn short_training_exceeds_90_percent_and_writes_results() {
         "model.safetensors is {} bytes",
         model.len()
     );
-}
-
-/// `summary.json` without the wall-clock fields.
-fn summary_without_timing(out: &Path) -> Value {
-    let mut v = read_json(&out.join("summary.json"));
-    let obj = v.as_object_mut().expect("summary is an object");
-    for k in ["train_seconds", "seconds_per_epoch"] {
-        assert!(obj.remove(k).is_some(), "summary.json has no {k}");
-    }
-    v
-}
-
-/// `metrics.csv` without its `train_seconds` column.
-fn metrics_without_timing(out: &Path) -> Vec<Vec<String>> {
-    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-    let rows: Vec<Vec<String>> = csv
-        .lines()
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect();
-    let t = rows[0]
-        .iter()
-        .position(|h| h == "train_seconds")
-        .expect("train_seconds column");
-    rows.into_iter()
-        .map(|mut r| {
-            r.remove(t);
-            r
-        })
-        .collect()
 }
 
 /// A safetensors file split into its header (as JSON, so key order does
