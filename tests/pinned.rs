@@ -9,7 +9,8 @@
 //!
 //! - the SHA-256 of `model.safetensors`;
 //! - the SHA-256 of `summary.json` without the fields that differ between
-//!   two identical runs ([`STRIPPED_FIELDS`]: the wall-clock times).
+//!   two identical runs (`common::TIMING_FIELDS`: `train_seconds` and
+//!   `seconds_per_epoch`, found by running every config twice).
 //!
 //! The conv nets are pinned with `train.threads` = 1 and 2 (the thread
 //! count changes how a batch's gradient is summed), on the first
@@ -42,7 +43,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
@@ -52,12 +52,6 @@ const EXPECTED: &str = "tests/data/pinned.json";
 const WRITE_ENV: &str = "FSNN_PIN_WRITE";
 /// Epochs of every pinned run.
 const EPOCHS: &str = "2";
-/// The `summary.json` fields that differ between two runs of the same
-/// config and seed on the same machine (checked by running every config
-/// twice): the training's wall-clock time and its per-epoch mean. Every
-/// other field is pinned. Host fields added to the summary later (CPU
-/// features, kernel path) belong here too.
-const STRIPPED_FIELDS: [&str; 2] = ["train_seconds", "seconds_per_epoch"];
 /// `train.threads` values the conv nets are pinned with.
 const CNN_THREADS: [i64; 2] = [1, 2];
 /// Training images of a pinned conv-net run.
@@ -119,7 +113,7 @@ fn cpu_signature() -> String {
     #[cfg(target_arch = "x86_64")]
     {
         let mut f = vec!["x86_64"];
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if common::cpu_has_avx512f() {
             f.push("avx512f");
         }
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -229,13 +223,8 @@ fn run_case(case: &Case) -> Pinned {
         String::from_utf8_lossy(&o.stderr)
     );
     let model = std::fs::read(out.join("model.safetensors")).expect("model.safetensors");
-    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    let mut summary: Value = serde_json::from_str(&text).expect("summary.json parses");
-    let obj = summary.as_object_mut().expect("summary is an object");
-    for f in STRIPPED_FIELDS {
-        assert!(obj.remove(f).is_some(), "summary.json lacks {f}");
-    }
-    let num = |k: &str| obj[k].as_f64().unwrap_or_else(|| panic!("summary {k}"));
+    let summary = common::summary_without_timing(&out);
+    let num = |k: &str| summary[k].as_f64().unwrap_or_else(|| panic!("summary {k}"));
     let pinned = Pinned {
         model_sha256: sha256(&model),
         summary_sha256: String::new(),
