@@ -200,3 +200,17 @@ pub fn metrics_without_timing(dir: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// Run `c`, assert that it succeeded (showing the command and its output
+/// otherwise) and return its output.
+pub fn run_ok(mut c: Command) -> Output {
+    let o = c.output().expect("run command");
+    assert!(
+        o.status.success(),
+        "{:?} failed: {}{}",
+        c,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
