@@ -6,9 +6,10 @@
 //! `FSNN_REGEN_BAD=1 cargo test --release --test bad_inputs` rewrites it,
 //! and a test checks that the committed files equal the generator's.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use fsnn::checkpoint::state::{self, Progress};
 use fsnn::config::Config;
@@ -334,7 +335,7 @@ fn every_bad_input_fails_in_one_line_with_exit_2_and_no_output() {
         let out_dir = tmp.path().join("out");
         let good_cfg = tmp.path().join("good.toml");
         std::fs::write(&good_cfg, GOOD_CONFIG).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fsnn"));
+        let mut cmd = common::fsnn_cmd();
         match case.role {
             "config" => {
                 let data = data_dir_with(tmp.path(), None);
@@ -390,7 +391,7 @@ fn output_locations_that_cannot_be_used() {
             "fsnn-cannot-write",
         ),
     ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        let o = common::fsnn_cmd()
             .args(["train", "--quiet", "--config"])
             .arg(&cfg)
             .arg("--data")
