@@ -12,7 +12,7 @@ use std::process::Output;
 
 use common::{
     assert_input_error, assert_ok, fsnn, metrics_without_timing, mnist_dir, read_json, s,
-    summary_without_timing,
+    summary_without_timing, train,
 };
 
 use serde_json::Value;
@@ -65,22 +65,6 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write config");
     p
-}
-
-/// `fsnn train --config CONFIG --out OUT --data DATA --quiet EXTRA...`.
-fn train(cwd: &Path, config: &Path, out: &Path, data: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--config",
-        s(config),
-        "--out",
-        s(out),
-        "--data",
-        s(data),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    fsnn(cwd, &args)
 }
 
 /// A failed `fsnn train` must not have created its output directory.

@@ -96,6 +96,22 @@ pub fn fsnn(cwd: &Path, args: &[&str]) -> Output {
         .expect("run fsnn")
 }
 
+/// `fsnn train --config CONFIG --out OUT --data DATA --quiet EXTRA...`.
+pub fn train(cwd: &Path, config: &Path, out: &Path, data: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--config",
+        s(config),
+        "--out",
+        s(out),
+        "--data",
+        s(data),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    fsnn(cwd, &args)
+}
+
 /// `p` as `&str` (test paths are UTF-8).
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
