@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fsnn, mnist_dir, s};
+use common::{fsnn, mnist_dir, read_json, s, train};
 use tempfile::TempDir;
 
 fn config(name: &str) -> PathBuf {
@@ -103,24 +103,9 @@ fn short_lif_training_learns_and_eval_reproduces_it() {
         );
     let cfg = tmp.path().join("lif.toml");
     std::fs::write(&cfg, text).unwrap();
-    let o = fsnn(
-        tmp.path(),
-        &[
-            "train",
-            "--config",
-            s(&cfg),
-            "--epochs",
-            "2",
-            "--quiet",
-            "--out",
-            s(&out),
-            "--data",
-            s(&mnist_dir()),
-        ],
-    );
+    let o = train(tmp.path(), &cfg, &out, &mnist_dir(), &["--epochs", "2"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let sm: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let sm = read_json(&out.join("summary.json"));
     let acc = sm["test_acc"].as_f64().unwrap();
     assert!(acc > 70.0, "LIF after 2 short epochs: {acc}%");
     assert_eq!(sm["neuron"], "lif");
@@ -139,8 +124,7 @@ fn short_lif_training_learns_and_eval_reproduces_it() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let ev: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ev = read_json(&json);
     assert_eq!(ev["accuracy"].as_f64().unwrap(), acc);
     assert_eq!(ev["spikes_per_neuron"], sm["spikes_per_neuron"]);
 }
@@ -166,29 +150,13 @@ fn other_encodings_and_membrane_readout_train() {
         let mut sums = vec![];
         for i in 0..2 {
             let out = tmp.path().join(format!("{enc}-{i}"));
-            let o = fsnn(
-                tmp.path(),
-                &[
-                    "train",
-                    "--config",
-                    s(&cfg),
-                    "--epochs",
-                    "2",
-                    "--quiet",
-                    "--out",
-                    s(&out),
-                    "--data",
-                    s(&mnist_dir()),
-                ],
-            );
+            let o = train(tmp.path(), &cfg, &out, &mnist_dir(), &["--epochs", "2"]);
             assert!(
                 o.status.success(),
                 "{enc}: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
-            let sm: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                    .unwrap();
+            let sm = read_json(&out.join("summary.json"));
             // Bernoulli input learns within 2 short epochs; the FS-coded input
             // (spikes worth d(t) ≤ α/2) drives the deep LIF stack only weakly
             // at init, so only its spikes and determinism are checked.
