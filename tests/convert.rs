@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_input_error, fsnn_cmd, mnist_dir};
+use common::{assert_input_error, fsnn_cmd, mnist_dir, read_json};
 use fsnn::neuron::{FsCoding, FsTables, Surrogate, Variant};
 
 #[test]
@@ -67,8 +67,7 @@ epochs = 2
         .status()
         .unwrap();
     assert!(st.success());
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ann.join("summary.json")).unwrap()).unwrap();
+    let summary = read_json(&ann.join("summary.json"));
     assert_eq!(summary["spikes_per_image"].as_f64(), Some(0.0));
 
     let conv = tmp.path().join("conv");
@@ -90,8 +89,7 @@ epochs = 2
         .status()
         .unwrap();
     assert!(st.success());
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(conv.join("convert.json")).unwrap()).unwrap();
+    let r = read_json(&conv.join("convert.json"));
     let ann_acc = r["ann"]["accuracy"].as_f64().unwrap();
     let fs_acc = r["converted"]["accuracy"].as_f64().unwrap();
     assert!(ann_acc > 80.0, "ANN {ann_acc}");
@@ -116,8 +114,7 @@ epochs = 2
         .output()
         .unwrap();
     assert!(st.status.success());
-    let e: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let e = read_json(&json);
     assert_eq!(e["accuracy"].as_f64(), Some(fs_acc));
 }
 
