@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fsnn_cmd, mnist_dir, run_ok};
+use common::{fsnn_cmd, mnist_dir, report, run_ok};
 use tempfile::TempDir;
 
 fn base_config() -> PathBuf {
@@ -57,21 +57,6 @@ fn sweep_cmd(grid: &Path, out: &Path, extra: &[&str]) -> Command {
         .arg("--quiet")
         .args(extra);
     c
-}
-
-/// Run `fsnn report INPUTS --out OUT`; returns (report.md, report.csv).
-fn report(inputs: &[PathBuf], out: &Path) -> (String, String) {
-    let mut c = fsnn_cmd();
-    c.arg("report")
-        .args(inputs)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet");
-    run_ok(c);
-    (
-        std::fs::read_to_string(out.join("report.md")).unwrap(),
-        std::fs::read_to_string(out.join("report.csv")).unwrap(),
-    )
 }
 
 /// Every line of a results file: ends with '\n', parses, unique run id.

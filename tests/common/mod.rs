@@ -230,3 +230,18 @@ pub fn run_ok(mut c: Command) -> Output {
     );
     o
 }
+
+/// Run `fsnn report INPUTS --out OUT`; returns (report.md, report.csv).
+pub fn report<P: AsRef<Path>>(inputs: &[P], out: &Path) -> (String, String) {
+    let mut c = fsnn_cmd();
+    c.arg("report")
+        .args(inputs.iter().map(AsRef::as_ref))
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet");
+    run_ok(c);
+    (
+        std::fs::read_to_string(out.join("report.md")).unwrap(),
+        std::fs::read_to_string(out.join("report.csv")).unwrap(),
+    )
+}
