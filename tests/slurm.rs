@@ -60,17 +60,7 @@ fn cluster(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
 
 /// (report.md, report.csv) of `fsnn report INPUT --out OUT`.
 fn report(input: &Path, out: &Path) -> (String, String) {
-    let mut c = fsnn();
-    c.arg("report")
-        .arg(input)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet");
-    run_ok(c);
-    (
-        std::fs::read_to_string(out.join("report.md")).unwrap(),
-        std::fs::read_to_string(out.join("report.csv")).unwrap(),
-    )
+    common::report(&[input], out)
 }
 
 /// The smoke grid swept locally, without Slurm, and its report (once).
