@@ -3,31 +3,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use common::{gzip, idx_bytes};
 use fsnn::data::idx::{read_idx, read_images, read_labels};
 use fsnn::data::{DatasetKind, Split, find_data_dir, load_split};
 use fsnn::error::Error;
 use tempfile::TempDir;
-
-/// Build the bytes of an IDX file of type `0x08` with the given dims and data.
-fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(bytes).expect("gzip write");
-    enc.finish().expect("gzip finish")
-}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);

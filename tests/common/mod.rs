@@ -245,3 +245,27 @@ pub fn report<P: AsRef<Path>>(inputs: &[P], out: &Path) -> (String, String) {
         std::fs::read_to_string(out.join("report.csv")).unwrap(),
     )
 }
+
+/// The bytes of an IDX file: the magic `0, 0, magic_type, dims.len()`, the
+/// dimensions as big-endian `u32`, then `data`.
+pub fn idx(magic_type: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, magic_type, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+/// An IDX file of unsigned bytes (type `0x08`, as MNIST's).
+pub fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    idx(0x08, dims, data)
+}
+
+/// `bytes` gzip-compressed at flate2's default level (6), in memory.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("gzip to memory");
+    enc.finish().expect("gzip to memory")
+}
