@@ -11,6 +11,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use common::idx;
 use fsnn::checkpoint::state::{self, Progress};
 use fsnn::config::Config;
 use fsnn::model::Network;
@@ -18,15 +19,6 @@ use fsnn::train::Trainer;
 
 fn bad_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad")
-}
-
-fn idx(magic_type: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, magic_type, dims.len() as u8];
-    for d in dims {
-        v.extend_from_slice(&d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
 }
 
 fn gz(bytes: &[u8]) -> Vec<u8> {
