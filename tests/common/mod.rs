@@ -32,13 +32,17 @@ pub fn on_ci() -> bool {
 /// CI never passes a test that did not run.
 #[must_use]
 pub fn require_or_skip(available: bool, test: &str, why: &str) -> bool {
+    skip_or_fail(on_ci(), available, test, why)
+}
+
+/// [`require_or_skip`] with the CI flag given: `true` when `available`,
+/// else a panic when `ci`, else a printed `SKIPPED` line and `false`.
+#[must_use]
+pub fn skip_or_fail(ci: bool, available: bool, test: &str, why: &str) -> bool {
     if available {
         return true;
     }
-    assert!(
-        !on_ci(),
-        "{test}: {why} (CI=true: missing prerequisites fail)"
-    );
+    assert!(!ci, "{test}: {why} (CI=true: missing prerequisites fail)");
     eprintln!("SKIPPED {test}: {why}");
     false
 }
