@@ -52,7 +52,8 @@ fn timing_fields_are_removed_and_nothing_else() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("summary.json"),
-        r#"{"test_acc": 97.5, "train_seconds": 3.25, "seconds_per_epoch": 1.5, "seed": 1}"#,
+        r#"{"test_acc": 97.5, "train_seconds": 3.25, "seconds_per_epoch": 1.5, "seed": 1,
+            "simd": {"path": "avx2", "cpu_features": ["avx2"]}}"#,
     )
     .unwrap();
     let v = common::summary_without_timing(tmp.path());

@@ -10,7 +10,8 @@
 //! - the SHA-256 of `model.safetensors`;
 //! - the SHA-256 of `summary.json` without the fields that differ between
 //!   two identical runs (`common::TIMING_FIELDS`: `train_seconds` and
-//!   `seconds_per_epoch`, found by running every config twice).
+//!   `seconds_per_epoch`, found by running every config twice) and of the
+//!   host's SIMD kernel level (`simd`).
 //!
 //! The conv nets are pinned with `train.threads` = 1 and 2 (the thread
 //! count changes how a batch's gradient is summed), on the first

@@ -15,8 +15,10 @@
 /// Rows per [`rows_gemm`] block (12 for short sums, see `wide`).
 const PIX: usize = 6;
 /// Offsets per [`acc_outer`] block.
+#[cfg(target_arch = "x86_64")]
 const Q: usize = 8;
 /// The widest [`acc_outer`] block (for a last block of 9..12 offsets).
+#[cfg(target_arch = "x86_64")]
 const WIDE_Q: usize = 12;
 
 /// Whether the kernels run in this process: the SIMD level, detected

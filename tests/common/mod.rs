@@ -183,9 +183,9 @@ pub fn assert_close<T: Into<f64> + Copy + std::fmt::Display>(
 /// The `summary.json` fields that differ between two runs of the same
 /// config and seed on one machine (checked by running every shipped config
 /// twice, tests/pinned.rs): the wall-clock training time and its per-epoch
-/// mean. Host fields added to the summary later (CPU features, kernel
-/// path) belong here too, so that the pinned hashes do not depend on them.
-pub const TIMING_FIELDS: [&str; 2] = ["train_seconds", "seconds_per_epoch"];
+/// mean; and the host's SIMD kernel level and CPU features (`simd`), so
+/// that the pinned hashes do not depend on them.
+pub const TIMING_FIELDS: [&str; 3] = ["train_seconds", "seconds_per_epoch", "simd"];
 
 /// The JSON file `p`, parsed.
 pub fn read_json(p: &Path) -> serde_json::Value {
