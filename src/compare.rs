@@ -168,7 +168,7 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                                 sm.test_acc,
                                 start.elapsed().as_secs_f64()
                             ),
-                            Err(e) => eprintln!("  {} seed {}: {e}", cfg.name, cfg.seed),
+                            Err(e) => eprintln!("  {} seed {}: {}", cfg.name, cfg.seed, e.line()),
                         }
                     }
                     results.lock().expect("no panics")[j] = Some(r);

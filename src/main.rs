@@ -427,7 +427,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.line());
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -121,6 +121,7 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
             format!("unexpected tensor {extra} (checkpoint from another architecture?)"),
         ));
     }
+    super::consistency::check(&trainer, &progress, epoch, step, path)?;
     trainer.opt.step = step;
     trainer.epoch = epoch;
     trainer.set_shuffle_position(pos);
