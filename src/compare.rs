@@ -100,7 +100,8 @@ fn resolve(opts: &CompareOptions) -> Result<Vec<Config>> {
         if opts.energy.is_some() {
             cfg.cost = opts.energy;
         }
-        cfg.validate()?;
+        cfg.validate()
+            .map_err(|e| Error::file(path, e.to_string()))?;
         out.push(cfg);
     }
     Ok(out)

@@ -87,6 +87,32 @@ pub(super) fn check(
     Ok(())
 }
 
+/// The tables that learned parameters (`learn.{i}.raw`, logarithms of α
+/// or of T and h) describe are finite, and zero or normal.
+pub(super) fn check_learned_tables(m: &crate::model::Mlp, path: &Path) -> Result<()> {
+    for (i, l) in m.learn.iter().enumerate() {
+        if l.is_none() {
+            continue;
+        }
+        let t = &m.codings[i].tables;
+        for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
+            if let Some(j) = v
+                .iter()
+                .position(|x| !x.is_finite() || (*x != 0.0 && !x.is_normal()))
+            {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "learn.{i}.raw: gives {name}[{j}] = {:e}, not a finite normal number",
+                        v[j]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The per-coding arrays of an evaluation have one entry per coding.
 fn check_eval(e: &EvalResult, codings: usize, path: &Path) -> Result<()> {
     for (name, len) in [

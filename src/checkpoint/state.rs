@@ -109,6 +109,7 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
             }
         }
         m.sync_tables();
+        super::consistency::check_learned_tables(m, path)?;
     }
     let sizes = trainer.model.param_sizes();
     for (i, &n) in sizes.iter().enumerate() {

@@ -447,6 +447,7 @@ impl Config {
 
     /// Read, parse and validate a config file.
     pub fn load(path: &Path) -> Result<Self> {
+        crate::data::check_regular_file(path)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
         let cfg = Self::from_toml_str(&text, path)?;

@@ -67,6 +67,7 @@ fn converted_config(ann: &Config, o: &ConvertOptions) -> Result<Config> {
         cfg.model.alpha = a.clone();
     }
     if let Some(p) = &o.tables {
+        crate::data::check_regular_file(p)?;
         let text =
             std::fs::read_to_string(p).map_err(|e| Error::file(p, format!("cannot read: {e}")))?;
         let fit: FitResult = serde_json::from_str(&text)

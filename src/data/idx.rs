@@ -92,7 +92,8 @@ impl Source<'_> {
 
 /// Check that `path` is a regular file (following links) before it is
 /// opened: a directory, a FIFO (whose open would wait for a writer), a
-/// device or a symlink loop is named in a one-line error.
+/// device or a symlink loop is named in a one-line error. Every reader of
+/// an input file (data, config, grid, checkpoint) calls it first.
 pub fn check_regular_file(path: &Path) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::metadata(path).map_err(|e| {
@@ -117,10 +118,7 @@ pub fn check_regular_file(path: &Path) -> Result<()> {
     } else {
         "not a file"
     };
-    Err(Error::data(
-        path,
-        format!("is {what}, not a regular IDX file"),
-    ))
+    Err(Error::data(path, format!("is {what}, not a regular file")))
 }
 
 /// Every member of a gzip file in turn (a valid file may hold several,

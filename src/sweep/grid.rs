@@ -201,6 +201,7 @@ fn product<T: Clone>(choices: &[Vec<T>]) -> Vec<Vec<T>> {
 impl Grid {
     /// Read, expand and validate a grid file. Nothing is written.
     pub fn load(path: &Path) -> Result<Grid> {
+        crate::data::check_regular_file(path)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read grid: {e}")))?;
         Grid::from_toml_str(&text, path)
@@ -216,6 +217,7 @@ impl Grid {
         let mut base: toml::Table = match &file.base {
             toml::Value::String(rel) => {
                 let p = path.parent().unwrap_or(Path::new(".")).join(rel);
+                crate::data::check_regular_file(&p)?;
                 let t = std::fs::read_to_string(&p)
                     .map_err(|e| err("base", format!("cannot read {}: {e}", p.display())))?;
                 toml::from_str(&t).map_err(|e| Error::file(&p, toml_error_line(&e, &t)))?

@@ -69,6 +69,18 @@ pub(super) fn corpus_b() -> Vec<(&'static str, Vec<u8>)> {
     garbage.extend_from_slice(b"not gzip");
     let long_line = format!("layers = [121, 16, 10] {}", "x".repeat(5000));
     let good = progress_json(&cfg, 2);
+    let learn_cfg = Config::from_toml_str(
+        &GOOD_CONFIG.replace(
+            "alpha = [1.0, 2.0]",
+            "alpha = [1.0, 2.0]\nlearn = \"alpha\"",
+        ),
+        Path::new("learn"),
+    )
+    .unwrap();
+    learn_cfg.validate().unwrap();
+    let lp = tmp.path().join("l");
+    state::save(&lp, &Trainer::new(learn_cfg), &Progress::default()).unwrap();
+    let learn_state = std::fs::read(&lp).unwrap();
     vec![
         ("idx-trailing-garbage.gz", garbage),
         (
@@ -153,6 +165,12 @@ pub(super) fn corpus_b() -> Vec<(&'static str, Vec<u8>)> {
             reseal(&st, |c| {
                 after_one_epoch(good.clone())(c);
                 c.put("adam.m.1", vec![3], vec![0.0; 3]);
+            }),
+        ),
+        (
+            "state-learn-overflow.safetensors",
+            reseal(&learn_state, |c| {
+                c.tensors.get_mut("learn.1.raw").unwrap().1[0] = 100.0;
             }),
         ),
     ]
@@ -255,6 +273,11 @@ pub(super) const CASES_B: &[Case] = &[
         file: "state-adam-wrong-shape.safetensors",
         role: "state",
         expect: &["state.safetensors", "adam.m.1", "shape"],
+    },
+    Case {
+        file: "state-learn-overflow.safetensors",
+        role: "state",
+        expect: &["state.safetensors", "learn.1.raw", "not a finite normal"],
     },
 ];
 
@@ -395,4 +418,49 @@ fn slurm_values_that_would_break_the_script_are_refused() {
     assert_refused(&o, &["--out", "o\\nut"]);
     assert!(!nl_out.exists());
     assert!(!tmp.path().join("pwned").exists());
+}
+
+/// A FIFO given as a config, checkpoint or grid is refused at once (a
+/// read would wait for a writer forever).
+#[test]
+fn a_fifo_as_config_checkpoint_or_grid_does_not_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for args in [
+        &["train", "--quiet", "--config"][..],
+        &["eval", "--checkpoint"],
+        &["convert", "--out", "x", "--checkpoint"],
+        &["sweep", "--quiet", "--grid"],
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fsnn"));
+        cmd.current_dir(tmp.path()).args(args).arg(&fifo);
+        let o = output_within_a_minute(&mut cmd);
+        assert_refused(&o, &["pipe", "is a FIFO"]);
+    }
+}
+
+/// Usage errors are one line too (clap's own message spans several).
+#[test]
+fn usage_errors_are_one_line() {
+    for (args, want) in [
+        (
+            &["train", "--epochs", "many"][..],
+            &["--epochs", "many"][..],
+        ),
+        (&["train"], &["--config"]),
+        (&["eval", "--checkpoint", "a", "--bogus"], &["--bogus"]),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_refused(&o, want);
+    }
 }
