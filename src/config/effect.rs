@@ -105,8 +105,14 @@ impl Config {
     /// and sigmoid shapes) is finite at threshold `thr`.
     fn check_surrogate(&self, thr: f32) -> Result<()> {
         let s = &self.model.surrogate;
-        let p = s.step_param(s.width_at(thr));
-        if !p.is_finite() || !s.step_param(s.width).is_finite() {
+        let a = s.width_at(thr);
+        if !a.is_finite() {
+            return Err(Error::config(
+                "model.surrogate.width",
+                format!("{:e} times the threshold {thr:e} overflows f32", s.width),
+            ));
+        }
+        if !s.step_param(a).is_finite() || !s.step_param(s.width).is_finite() {
             return Err(Error::config(
                 "model.surrogate.width",
                 format!(
@@ -244,4 +250,99 @@ fn check_normal(v: f32, key: &str, what: &str) -> Result<()> {
             f32::MIN_POSITIVE
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(extra_model: &str, extra_train: &str) -> Config {
+        let text = format!(
+            "[model]\nlayers = [121, 16, 10]\nk = [4, 3]\nalpha = [1.0, 2.0]\n{extra_model}\n[train]\n{extra_train}\n"
+        );
+        Config::from_toml_str(&text, Path::new("t")).expect("parses")
+    }
+
+    fn err(c: &Config) -> String {
+        c.validate().expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn alpha_is_refused_exactly_when_t_k_is_subnormal() {
+        let mut c = tiny("", "");
+        // K = 4: T(4) = α·2^-4 is the smallest normal f32 for α = 2^-122.
+        c.model.alpha[0] = 2f32.powi(-122);
+        c.validate().expect("T(4) = 2^-126 is normal");
+        c.model.alpha[0] = 2f32.powi(-123);
+        let e = err(&c);
+        assert!(e.contains("model.alpha[0]") && e.contains("T(4)"), "{e}");
+    }
+
+    #[test]
+    fn tables_must_have_k_values_and_no_subnormals() {
+        let t = "[[model.tables]]\ncoding = 1\nT = [0.5, 0.25]\nh = [0.5, 0.25]\nd = [0.5, 0.25]";
+        let e = err(&tiny(t, ""));
+        assert!(
+            e.contains("model.tables[0]") && e.contains("model.k[1] = 3"),
+            "{e}"
+        );
+        let mut c = tiny(&t.replace("0.25]", "0.25, 0.125]"), "");
+        c.validate().expect("three steps fit K = 3");
+        c.model.tables[0].d[2] = f32::MIN_POSITIVE / 2.0;
+        assert!(err(&c).contains("model.tables[0].d[2]"));
+        c.model.tables[0].d[2] = 0.0;
+        c.validate().expect("a zero weight is allowed");
+        let e = Config::from_toml_str(
+            "[model]\nlayers = [121, 10]\nk = [2]\nalpha = [1e-50]\n",
+            Path::new("t"),
+        )
+        .expect_err("underflows when read")
+        .to_string();
+        assert!(e.contains("1e-50") && e.contains("normal f32"), "{e}");
+    }
+
+    #[test]
+    fn the_schedule_must_keep_the_learning_rate_normal() {
+        let c = tiny("", "lr = 1e-3\nlr_milestones = [0]\nlr_gamma = 1e-35");
+        assert!(err(&c).contains("train.lr_gamma"));
+        // A milestone at or beyond the last epoch never applies.
+        let c = tiny(
+            "",
+            "epochs = 2\nlr = 1e-3\nlr_milestones = [2]\nlr_gamma = 1e-35",
+        );
+        c.validate().expect("the drop never happens");
+        let c = tiny("", "lr = 1e30\nlr_milestones = [0, 1]\nlr_gamma = 1e10");
+        assert!(err(&c).contains("train.lr_gamma"));
+    }
+
+    #[test]
+    fn the_memory_estimate_names_bytes_and_the_key_that_drives_it() {
+        let c = tiny("", "eval_batch_size = 100000000");
+        let e = err(&c);
+        let floats = c.alloc_floats().expect("fits a usize");
+        assert!(e.contains("train.eval_batch_size"), "{e}");
+        assert!(e.contains(&format!("about {} bytes", floats * 4)), "{e}");
+        let mut c = tiny("", "");
+        c.model.layers = vec![121, 1 << 20, 1 << 20, 10];
+        c.model.k = vec![4, 3, 3];
+        c.model.alpha = vec![1.0; 3];
+        assert!(err(&c).contains("config model.layers:"), "{}", err(&c));
+    }
+
+    #[test]
+    fn surrogate_widths_whose_slope_overflows_are_refused() {
+        let c = tiny("surrogate = { kind = \"triangle\", width = 1e-39 }", "");
+        assert!(err(&c).contains("model.surrogate.width"));
+        let c = tiny(
+            "surrogate = { kind = \"sigmoid\", width = 1e38, scale_with_threshold = true }",
+            "",
+        );
+        c.validate().expect("width·T = 5e37 is finite");
+        let mut c = tiny(
+            "surrogate = { kind = \"rectangular\", width = 1e20, scale_with_threshold = true }",
+            "",
+        );
+        c.model.alpha[1] = 1e30;
+        assert!(err(&c).contains("overflows"), "{}", err(&c));
+    }
 }

@@ -72,6 +72,18 @@ fn converted_config(ann: &Config, o: &ConvertOptions) -> Result<Config> {
             std::fs::read_to_string(p).map_err(|e| Error::file(p, format!("cannot read: {e}")))?;
         let fit: FitResult = serde_json::from_str(&text)
             .map_err(|e| Error::file(p, format!("not a fit.json written by fsnn fit: {e}")))?;
+        if [&fit.t, &fit.h, &fit.d].iter().any(|v| v.len() != fit.k) {
+            return Err(Error::file(
+                p,
+                format!(
+                    "k = {} but T, h and d have {}, {} and {} values",
+                    fit.k,
+                    fit.t.len(),
+                    fit.h.len(),
+                    fit.d.len()
+                ),
+            ));
+        }
         cfg.model.tables = (1..cfg.num_codings())
             .map(|c| TableConfig {
                 coding: c,

@@ -464,3 +464,43 @@ fn usage_errors_are_one_line() {
         assert_refused(&o, want);
     }
 }
+
+/// `fsnn convert --tables` with a fit.json whose tables do not have its K
+/// values: refused naming the file (an ANN checkpoint passes the check of
+/// the variant).
+#[test]
+fn convert_refuses_a_fit_whose_tables_do_not_have_k_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir_with(tmp.path(), None);
+    let text = GOOD_CONFIG.replace(
+        "alpha = [1.0, 2.0]",
+        "alpha = [1.0, 2.0]\nvariant = \"relu\"",
+    );
+    let cfg = Config::from_toml_str(&text, Path::new("relu")).unwrap();
+    cfg.validate().unwrap();
+    let ann = tmp.path().join("ann.safetensors");
+    let bytes = fsnn::checkpoint::to_safetensors(&Network::from_config(&cfg.model, 1), &cfg);
+    std::fs::write(&ann, bytes).unwrap();
+    let fit = tmp.path().join("fit.json");
+    let json = serde_json::json!({
+        "activation": "relu", "k": 3, "T": [0.5, 0.25], "h": [0.5, 0.25, 0.1],
+        "d": [0.5, 0.25, 0.1], "mse_range": 0.0, "mse_inner": 0.0,
+        "max_abs_error_range": 0.0, "mean_spikes": 0.0, "best_restart": 0,
+        "range": [-8.0, 12.0]
+    });
+    std::fs::write(&fit, json.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        .args(["convert", "--quiet", "--checkpoint"])
+        .arg(&ann)
+        .arg("--tables")
+        .arg(&fit)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["fit.json", "k = 3", "2, 3 and 3"]);
+    assert!(!out.exists());
+}
