@@ -27,6 +27,7 @@ impl Config {
             self.check_surrogate(v_th)?;
         }
         self.check_schedule()?;
+        self.check_penalty()?;
         self.check_memory()
     }
 
@@ -153,6 +154,29 @@ impl Config {
                 ));
             }
             lr *= t.lr_gamma;
+        }
+        Ok(())
+    }
+
+    /// The spike penalty stays finite: `λ·r` with `r` at most the largest K
+    /// spikes per neuron, and the weights' sum `Σ w_c`.
+    fn check_penalty(&self) -> Result<()> {
+        let t = &self.train;
+        let most = self.model.k.iter().copied().max().unwrap_or(1) as f32;
+        if !(t.spike_penalty * most).is_finite() {
+            return Err(Error::config(
+                "train.spike_penalty",
+                format!(
+                    "{:e} times up to {most} spikes per neuron overflows f32",
+                    t.spike_penalty
+                ),
+            ));
+        }
+        if !t.spike_weights.iter().sum::<f32>().is_finite() {
+            return Err(Error::config(
+                "train.spike_weights",
+                "their sum overflows f32",
+            ));
         }
         Ok(())
     }
@@ -327,6 +351,16 @@ mod tests {
         c.model.k = vec![4, 3, 3];
         c.model.alpha = vec![1.0; 3];
         assert!(err(&c).contains("config model.layers:"), "{}", err(&c));
+    }
+
+    #[test]
+    fn the_spike_penalty_must_stay_finite() {
+        let c = tiny("", "spike_penalty = 1e38");
+        assert!(err(&c).contains("train.spike_penalty"));
+        let c = tiny("", "spike_penalty = 5e37");
+        c.validate().expect("5e37 · 4 spikes is finite");
+        let c = tiny("", "spike_penalty = 1.0\nspike_weights = [3e38, 3e38]");
+        assert!(err(&c).contains("train.spike_weights"));
     }
 
     #[test]
