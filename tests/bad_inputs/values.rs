@@ -504,3 +504,72 @@ fn convert_refuses_a_fit_whose_tables_do_not_have_k_values() {
     assert_refused(&o, &["fit.json", "k = 3", "2, 3 and 3"]);
     assert!(!out.exists());
 }
+
+/// `fsnn sweep --slurm` end to end with a stand-in `sbatch` and `squeue`:
+/// hostile grid, output and data paths (quotes, `$(...)`, backticks,
+/// semicolons, `&`, `%`) give a script that bash runs with each path as
+/// one argument — the task's fsnn names the data path exactly — and that
+/// runs none of the commands they spell.
+#[test]
+fn a_slurm_script_for_hostile_paths_passes_them_intact() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for (name, body) in [("sbatch", "echo 42"), ("squeue", "exit 0")] {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let grid = tmp.path().join("g $(touch pwned1)`touch pwned2`;'q'.toml");
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/sweep-smoke.toml");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/mnist-fs-stbp.toml");
+    std::fs::copy(&smoke, &grid).unwrap();
+    std::fs::copy(&base, tmp.path().join("mnist-fs-stbp.toml")).unwrap();
+    let out = tmp.path().join("o;$(touch${IFS}pwned3)`id`&%z");
+    let data = tmp.path().join("d '$(touch pwned4)' ;");
+    let o = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .current_dir(tmp.path())
+        .args([
+            "sweep",
+            "--slurm",
+            "--no-wait",
+            "--quiet",
+            "--array-size",
+            "1",
+            "--grid",
+        ])
+        .arg(&grid)
+        .arg("--out")
+        .arg(&out)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "42");
+    let script = out.join("fsnn-sweep.sbatch");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("#SBATCH --output="), "{text}");
+    assert!(text.contains("&%%z/logs/%A_%a.out\n"), "{text}");
+    let run = Command::new("bash")
+        .arg(&script)
+        .current_dir(tmp.path())
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_ARRAY_JOB_ID", "42")
+        .output()
+        .unwrap();
+    let task_err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{task_err}");
+    assert!(
+        task_err.contains(&format!("(looked in: {})", data.display())),
+        "{task_err}"
+    );
+    let notes = std::fs::read_to_string(out.join("shard-0/task.txt")).unwrap();
+    assert!(notes.contains("exit 42_0 2"), "{notes}");
+    for i in 1..=4 {
+        assert!(!tmp.path().join(format!("pwned{i}")).exists(), "pwned{i}");
+    }
+}
