@@ -97,6 +97,7 @@ impl Source<'_> {
 pub fn check_regular_file(path: &Path) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::metadata(path).map_err(|e| {
+        // ELOOP (40 on Linux): too many levels of symbolic links.
         let what = if e.raw_os_error() == Some(40) {
             "a symlink loop".to_string()
         } else {
