@@ -100,7 +100,8 @@ fn resolve(opts: &CompareOptions) -> Result<Vec<Config>> {
         if opts.energy.is_some() {
             cfg.cost = opts.energy;
         }
-        cfg.validate()?;
+        cfg.validate()
+            .map_err(|e| Error::file(path, e.to_string()))?;
         out.push(cfg);
     }
     Ok(out)
@@ -168,7 +169,7 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                                 sm.test_acc,
                                 start.elapsed().as_secs_f64()
                             ),
-                            Err(e) => eprintln!("  {} seed {}: {e}", cfg.name, cfg.seed),
+                            Err(e) => eprintln!("  {} seed {}: {}", cfg.name, cfg.seed, e.line()),
                         }
                     }
                     results.lock().expect("no panics")[j] = Some(r);

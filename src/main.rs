@@ -296,11 +296,44 @@ enum FitActivation {
     Sigmoid,
 }
 
+/// Parse the command line; a usage error is one line on stderr (clap's
+/// own spans several, with the usage), exit code 2.
+fn parse_cli() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{}", fsnn::error::one_line(&lines.join(" ")));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // The SIMD kernel level (FSNN_SIMD) is fixed before any work starts.
     if let Err(e) = fsnn::simd::init() {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", e.line());
         return ExitCode::from(e.exit_code() as u8);
     }
     let result = match cli.command {
@@ -432,7 +465,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.line());
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -44,6 +44,7 @@ pub struct TrainOptions {
 
 /// Read the config and apply the command-line overrides, then validate.
 pub fn resolve_config(opts: &TrainOptions) -> Result<Config> {
+    crate::data::check_regular_file(&opts.config)?;
     let text = std::fs::read_to_string(&opts.config)
         .map_err(|e| Error::file(&opts.config, format!("cannot read config: {e}")))?;
     let mut cfg = Config::from_toml_str(&text, &opts.config)?;
@@ -59,7 +60,9 @@ pub fn resolve_config(opts: &TrainOptions) -> Result<Config> {
     if let Some(s) = opts.seed {
         cfg.seed = s;
     }
-    cfg.validate()?;
+    // Name the file: `fsnn compare` reads several.
+    cfg.validate()
+        .map_err(|e| Error::file(&opts.config, e.to_string()))?;
     Ok(cfg)
 }
 

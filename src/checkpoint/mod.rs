@@ -8,6 +8,7 @@
 //! The training state (`state.safetensors`, see [`state`]) uses the same
 //! container.
 
+mod consistency;
 pub mod container;
 pub mod state;
 
@@ -74,6 +75,14 @@ pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Res
         let t = c.take(&format!("codings.{i}.T"), &[k], path)?;
         let h = c.take(&format!("codings.{i}.h"), &[k], path)?;
         let d = c.take(&format!("codings.{i}.d"), &[k], path)?;
+        for (name, v) in [("T", &t), ("h", &h), ("d", &d)] {
+            if let Some(j) = v.iter().position(|&x| x != 0.0 && !x.is_normal()) {
+                return Err(Error::file(
+                    path,
+                    format!("tensor codings.{i}.{name}[{j}] = {:e} is subnormal", v[j]),
+                ));
+            }
+        }
         coding.tables = FsTables { t, h, d };
     }
     Ok(model)
@@ -83,7 +92,9 @@ pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Res
 pub(crate) fn stored_config(c: &Container, path: &Path) -> Result<Config> {
     let text = c.meta_str("config", path)?;
     let config = Config::from_toml_str(text, path)?;
-    config.validate()?;
+    config
+        .validate()
+        .map_err(|e| Error::file(path, format!("stored config: {e}")))?;
     Ok(config)
 }
 
@@ -101,8 +112,9 @@ pub fn save(model: &Network, config: &Config, path: &Path) -> Result<()> {
     atomic_write(path, &to_safetensors(model, config))
 }
 
-/// Load a model and its config from a checkpoint, verifying its checksum
-/// and that every tensor fits the stored architecture.
+/// Load a model and its config from a checkpoint, verifying its checksum,
+/// that every tensor fits the stored architecture and that there is no
+/// other tensor.
 pub fn load(path: &Path) -> Result<(Network, Config)> {
     let mut c = Container::read(path)?;
     if c.meta.get("format").map(String::as_str) != Some(FORMAT) {
@@ -113,6 +125,12 @@ pub fn load(path: &Path) -> Result<(Network, Config)> {
     }
     let config = stored_config(&c, path)?;
     let mut model = take_model(&mut c, &config, path)?;
+    if let Some(extra) = c.tensors.keys().next() {
+        return Err(Error::file(
+            path,
+            format!("unexpected tensor {extra} (a file of another network, or edited?)"),
+        ));
+    }
     if let Network::Fs(m) = &mut model {
         m.rebase_learn();
     }

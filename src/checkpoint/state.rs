@@ -109,6 +109,7 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
             }
         }
         m.sync_tables();
+        super::consistency::check_learned_tables(m, path)?;
     }
     let sizes = trainer.model.param_sizes();
     for (i, &n) in sizes.iter().enumerate() {
@@ -121,6 +122,7 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
             format!("unexpected tensor {extra} (checkpoint from another architecture?)"),
         ));
     }
+    super::consistency::check(&trainer, &progress, epoch, step, path)?;
     trainer.opt.step = step;
     trainer.epoch = epoch;
     trainer.set_shuffle_position(pos);

@@ -67,10 +67,23 @@ fn converted_config(ann: &Config, o: &ConvertOptions) -> Result<Config> {
         cfg.model.alpha = a.clone();
     }
     if let Some(p) = &o.tables {
+        crate::data::check_regular_file(p)?;
         let text =
             std::fs::read_to_string(p).map_err(|e| Error::file(p, format!("cannot read: {e}")))?;
         let fit: FitResult = serde_json::from_str(&text)
             .map_err(|e| Error::file(p, format!("not a fit.json written by fsnn fit: {e}")))?;
+        if [&fit.t, &fit.h, &fit.d].iter().any(|v| v.len() != fit.k) {
+            return Err(Error::file(
+                p,
+                format!(
+                    "k = {} but T, h and d have {}, {} and {} values",
+                    fit.k,
+                    fit.t.len(),
+                    fit.h.len(),
+                    fit.d.len()
+                ),
+            ));
+        }
         cfg.model.tables = (1..cfg.num_codings())
             .map(|c| TableConfig {
                 coding: c,
@@ -89,6 +102,22 @@ fn converted_config(ann: &Config, o: &ConvertOptions) -> Result<Config> {
     Ok(cfg)
 }
 
+/// The fine-tuning config (`None` without fine-tuning epochs), validated
+/// before anything is written.
+fn finetune_config(cfg: &Config, ann_cfg: &Config, o: &ConvertOptions) -> Result<Option<Config>> {
+    if o.finetune_epochs == 0 {
+        return Ok(None);
+    }
+    let mut ft = cfg.clone();
+    ft.name = format!("{}-finetuned", cfg.name);
+    ft.train.epochs = o.finetune_epochs;
+    ft.train.lr = o.finetune_lr.unwrap_or(ann_cfg.train.lr * 0.1);
+    ft.train.lr_milestones.clear();
+    ft.validate()
+        .map_err(|e| Error::arg("--finetune-lr", e.to_string()))?;
+    Ok(Some(ft))
+}
+
 /// Run `fsnn convert`.
 pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     let (ann, ann_cfg) = checkpoint::load(&o.checkpoint)?;
@@ -98,6 +127,12 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
             "convert needs an MLP checkpoint (neuron = \"fs\")",
         ));
     }
+    if ann_cfg.model.variant != Variant::Relu {
+        return Err(Error::file(
+            &o.checkpoint,
+            "convert needs an ANN checkpoint (model.variant = \"relu\"); this one is already a spiking network",
+        ));
+    }
     if o.out.exists() && !o.out.is_dir() {
         return Err(Error::file(
             &o.out,
@@ -105,6 +140,7 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
         ));
     }
     let cfg = converted_config(&ann_cfg, o)?;
+    let ft = finetune_config(&cfg, &ann_cfg, o)?;
     let mut fs = Network::from_config(&cfg.model, cfg.seed);
     for (dst, src) in fs.layers_mut().iter_mut().zip(ann.layers()) {
         dst.weight.assign(&src.weight);
@@ -117,13 +153,7 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     std::fs::create_dir_all(&o.out).map_err(|e| Error::io(&o.out, e))?;
     checkpoint::save(&fs, &cfg, &o.out.join("model.safetensors"))?;
     let mut finetuned = None;
-    if o.finetune_epochs > 0 {
-        let mut ft = cfg.clone();
-        ft.name = format!("{}-finetuned", cfg.name);
-        ft.train.epochs = o.finetune_epochs;
-        ft.train.lr = o.finetune_lr.unwrap_or(ann_cfg.train.lr * 0.1);
-        ft.train.lr_milestones.clear();
-        ft.validate()?;
+    if let Some(ft) = ft {
         let mut trainer = Trainer::new(ft.clone());
         trainer.model = fs.clone();
         let progress = fresh_progress(&trainer.model);

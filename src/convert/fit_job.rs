@@ -117,7 +117,10 @@ pub fn run(opts: &FitOptions, out: Option<&Path>, quiet: bool) -> Result<FitResu
         atomic_write(&out.join("tables.toml"), tables_toml(&r).as_bytes())?;
         atomic_write(&out.join("curve.csv"), curve_csv(&r).as_bytes())?;
         if let Err(e) = super::fit_plot::plot(&r, out) {
-            eprintln!("warning: fit.png/fit.svg skipped: {e}");
+            eprintln!(
+                "warning: fit.png/fit.svg skipped: {}",
+                crate::error::one_line(&e)
+            );
         }
         if !quiet {
             println!("results in {}", out.display());

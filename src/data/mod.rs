@@ -7,3 +7,4 @@ pub mod idx;
 pub mod resize;
 
 pub use dataset::{Dataset, DatasetKind, Split, find_data_dir, load_split};
+pub use idx::check_regular_file;

@@ -310,7 +310,7 @@ pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {
     write("report.csv", csv_text.as_bytes())?;
     match pareto::pareto_plots(&rows, &out) {
         Ok(mut written) => files.append(&mut written),
-        Err(e) => eprintln!("warning: plots skipped: {e}"),
+        Err(e) => eprintln!("warning: plots skipped: {}", crate::error::one_line(&e)),
     }
     if !opts.quiet {
         print!("{md}");

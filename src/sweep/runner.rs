@@ -180,7 +180,7 @@ pub fn run_all(
                 Msg::Failed(label, e) => {
                     failed += 1;
                     overall.inc(1);
-                    let line = format!("run {label} failed: {e}");
+                    let line = format!("run {label} failed: {}", e.line());
                     if tty {
                         mp.println(&line).ok();
                     } else {

