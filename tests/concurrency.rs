@@ -473,3 +473,33 @@ fn fit_compare_and_report_refuse_another_output_and_overwrite_their_own() {
     r.arg("report").arg(&s).arg("--quiet").arg("--out").arg(&c);
     assert_refused(&run(r), &["runs.csv", "report does not write"]);
 }
+
+/// A state written before fsnn recorded the data (no `data` metadata)
+/// resumes, with a warning that the data could not be checked.
+#[test]
+fn a_state_without_a_data_record_resumes_with_a_warning() {
+    use fsnn::checkpoint::state;
+    let t = TempDir::new().unwrap();
+    let dir = t.path().join("old");
+    std::fs::create_dir(&dir).unwrap();
+    let cfg = fsnn::Config::from_toml_str(&config_text(1, 1), Path::new("old.toml")).unwrap();
+    let trainer = fsnn::train::Trainer::new(cfg.clone());
+    let mut progress = fsnn::train::job::fresh_progress(&trainer.model);
+    // (-inf, the fresh value, does not survive JSON; no saved state has it.)
+    progress.best = (0.0, 0);
+    state::save(&dir.join(state::STATE_FILE), &trainer, &progress).unwrap();
+    std::fs::write(dir.join("config.toml"), cfg.to_toml()).unwrap();
+    let o = run(fsnn_resume(&dir, None));
+    assert_ok(&o);
+    let e = stderr(&o);
+    assert!(
+        e.starts_with("warning:") && e.contains("records no training data"),
+        "{e}"
+    );
+    // The resumed run records its data from now on.
+    assert!(
+        fsnn::checkpoint::stored_data(&dir.join(state::STATE_FILE))
+            .unwrap()
+            .is_some()
+    );
+}
