@@ -38,9 +38,12 @@ enum Command {
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Output directory (default runs/<name>-<timestamp>).
+        /// Output directory (default runs/<name>-<timestamp>); must be new or empty.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an earlier run in --out (a directory holding only fsnn run files).
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
         /// Dataset directory (else $FSNN_DATA, ./data/<dataset>, ../shared/data/mnist).
         #[arg(long)]
         data: Option<PathBuf>,
@@ -89,9 +92,12 @@ enum Command {
         /// Seed of the restarts.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Write fit.json, tables.toml and curve.csv here.
+        /// Write fit.json, tables.toml and curve.csv here (a new or empty directory).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an earlier fit in --out.
+        #[arg(long, requires = "out")]
+        overwrite: bool,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -117,9 +123,12 @@ enum Command {
         /// Fine-tuning learning rate (default: a tenth of the ANN's).
         #[arg(long)]
         finetune_lr: Option<f32>,
-        /// Output directory.
+        /// Output directory (new or empty).
         #[arg(long)]
         out: PathBuf,
+        /// Replace an earlier conversion in --out.
+        #[arg(long)]
+        overwrite: bool,
         /// Dataset directory.
         #[arg(long)]
         data: Option<PathBuf>,
@@ -141,6 +150,9 @@ enum Command {
         /// Output directory for report.md, report.csv, runs.csv, bars.png, bars.svg.
         #[arg(long, default_value = "runs/compare")]
         out: PathBuf,
+        /// Replace an earlier comparison in --out.
+        #[arg(long)]
+        overwrite: bool,
         /// Dataset directory.
         #[arg(long)]
         data: Option<PathBuf>,
@@ -214,6 +226,9 @@ struct SweepArgs {
     /// Output directory (default sweeps/<grid file stem>); with --slurm it must be shared with the nodes.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Remove the results of another grid in --out first (when no other process uses it).
+    #[arg(long, conflicts_with = "slurm")]
+    overwrite: bool,
     /// Dataset directory (else $FSNN_DATA, ./data/<dataset>, ../shared/data/mnist).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -285,6 +300,7 @@ fn sweep(a: SweepArgs) -> fsnn::Result<()> {
         out: a.out,
         data: a.data,
         quiet: a.quiet,
+        overwrite: a.overwrite,
     })
     .map(|_| ())
 }
@@ -345,6 +361,7 @@ fn main() -> ExitCode {
             alpha,
             seed,
             out,
+            overwrite,
             data,
             quiet,
         } => fsnn::run::train(&fsnn::run::TrainOptions {
@@ -355,6 +372,7 @@ fn main() -> ExitCode {
             alpha,
             seed,
             out,
+            overwrite,
             data,
             quiet,
         })
@@ -377,6 +395,7 @@ fn main() -> ExitCode {
             lr,
             seed,
             out,
+            overwrite,
             quiet,
         } => {
             use fsnn::convert::fit::{Activation, FitOptions};
@@ -394,7 +413,7 @@ fn main() -> ExitCode {
             o.steps = steps;
             o.lr = lr;
             o.seed = seed;
-            fsnn::convert::fit_job::run(&o, out.as_deref(), quiet).map(|_| ())
+            fsnn::convert::fit_job::run(&o, out.as_deref(), overwrite, quiet).map(|_| ())
         }
         Command::Convert {
             checkpoint,
@@ -404,6 +423,7 @@ fn main() -> ExitCode {
             finetune_epochs,
             finetune_lr,
             out,
+            overwrite,
             data,
             quiet,
         } => fsnn::convert::ann::run(&fsnn::convert::ann::ConvertOptions {
@@ -414,6 +434,7 @@ fn main() -> ExitCode {
             finetune_epochs,
             finetune_lr,
             out,
+            overwrite,
             data,
             quiet,
         })
@@ -423,6 +444,7 @@ fn main() -> ExitCode {
             seeds,
             jobs,
             out,
+            overwrite,
             data,
             epochs,
             train_limit,
@@ -435,6 +457,7 @@ fn main() -> ExitCode {
             seeds,
             jobs,
             out,
+            overwrite,
             data,
             epochs,
             train_limit,

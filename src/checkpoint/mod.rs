@@ -6,10 +6,13 @@
 //! `format = "fsnn-mlp-1"`, `config` (the run's TOML) and `crc32` over
 //! everything. Python's `safetensors.numpy.load_file` reads it as it is.
 //! The training state (`state.safetensors`, see [`state`]) uses the same
-//! container.
+//! container. A model or state written by a training records, besides,
+//! `data` (the [`DataPrint`] of the data it trained on, as JSON) and
+//! `fsnn_version`; files written before that have neither.
 
 mod consistency;
 pub mod container;
+pub mod provenance;
 pub mod state;
 
 use std::path::Path;
@@ -17,6 +20,7 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 
 use crate::config::Config;
+use crate::data::fingerprint::DataPrint;
 use crate::error::{Error, Result};
 use crate::model::Network;
 use crate::neuron::FsTables;
@@ -100,16 +104,59 @@ pub(crate) fn stored_config(c: &Container, path: &Path) -> Result<Config> {
 
 /// Serialise `model` (and its `config`) to safetensors bytes.
 pub fn to_safetensors(model: &Network, config: &Config) -> Vec<u8> {
+    to_safetensors_with(model, config, None)
+}
+
+/// [`to_safetensors`], recording the data it trained on (and the fsnn
+/// version) when `data` is given.
+pub fn to_safetensors_with(model: &Network, config: &Config, data: Option<&DataPrint>) -> Vec<u8> {
     let mut c = Container::default();
     c.meta.insert("format".into(), FORMAT.into());
     c.meta.insert("config".into(), config.to_toml());
+    put_provenance(&mut c, data);
     put_model(&mut c, model);
     c.to_bytes()
 }
 
+/// Record `data` and the fsnn version in `c`'s metadata (if `data`).
+pub(crate) fn put_provenance(c: &mut Container, data: Option<&DataPrint>) {
+    if let Some(d) = data {
+        let json = serde_json::to_string(d).expect("data print serialises");
+        c.meta.insert(DATA_META.into(), json);
+        c.meta
+            .insert("fsnn_version".into(), env!("CARGO_PKG_VERSION").into());
+    }
+}
+
+/// Metadata key of the training data's fingerprint.
+pub const DATA_META: &str = "data";
+
+/// The training data recorded in a model or state file (`None` for a file
+/// written before fsnn recorded it).
+pub fn stored_data(path: &Path) -> Result<Option<DataPrint>> {
+    let c = Container::read(path)?;
+    c.meta
+        .get(DATA_META)
+        .map(|j| {
+            serde_json::from_str(j)
+                .map_err(|e| Error::file(path, format!("metadata {DATA_META}: {e}")))
+        })
+        .transpose()
+}
+
 /// Write `model` atomically to `path`.
 pub fn save(model: &Network, config: &Config, path: &Path) -> Result<()> {
-    atomic_write(path, &to_safetensors(model, config))
+    save_with(model, config, None, path)
+}
+
+/// [`save`], recording the training data (see [`to_safetensors_with`]).
+pub fn save_with(
+    model: &Network,
+    config: &Config,
+    data: Option<&DataPrint>,
+    path: &Path,
+) -> Result<()> {
+    atomic_write(path, &to_safetensors_with(model, config, data))
 }
 
 /// Load a model and its config from a checkpoint, verifying its checksum,

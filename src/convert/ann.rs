@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{EvalResult, evaluate};
 use crate::model::Network;
 use crate::neuron::Variant;
+use crate::outdir::{self, Claim, Kind};
 use crate::report::output::write_json;
 use crate::run::load_data;
 use crate::train::job::{Observer, Silent, execute, fresh_progress};
@@ -34,8 +35,10 @@ pub struct ConvertOptions {
     pub finetune_epochs: usize,
     /// Fine-tuning learning rate (default: a tenth of the ANN's).
     pub finetune_lr: Option<f32>,
-    /// Output directory.
+    /// Output directory (new or empty; see [`crate::outdir`]).
     pub out: PathBuf,
+    /// Replace an earlier conversion in `out`.
+    pub overwrite: bool,
     /// Dataset directory.
     pub data: Option<PathBuf>,
     /// No progress lines.
@@ -139,6 +142,10 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
             "output path exists and is not a directory",
         ));
     }
+    let claim = Claim::Fresh {
+        overwrite: o.overwrite,
+    };
+    outdir::precheck(&o.out, Kind::Convert, claim)?;
     let cfg = converted_config(&ann_cfg, o)?;
     let ft = finetune_config(&cfg, &ann_cfg, o)?;
     let mut fs = Network::from_config(&cfg.model, cfg.seed);
@@ -150,7 +157,7 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     let bs = cfg.train.eval_batch_size;
     let ann_res = evaluate(&ann, &test, &mut ann.workspace(bs), bs);
     let conv_res = evaluate(&fs, &test, &mut fs.workspace(bs), bs);
-    std::fs::create_dir_all(&o.out).map_err(|e| Error::io(&o.out, e))?;
+    let _held = outdir::claim(&o.out, Kind::Convert, claim)?;
     checkpoint::save(&fs, &cfg, &o.out.join("model.safetensors"))?;
     let mut finetuned = None;
     if let Some(ft) = ft {
@@ -159,6 +166,8 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
         let progress = fresh_progress(&trainer.model);
         let dir = o.out.join("finetune");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        // Under the lock of the conversion's directory.
+        outdir::remove_stale_temps(&dir)?;
         let mut lines = Lines;
         let obs: &mut dyn Observer = if o.quiet { &mut Silent } else { &mut lines };
         let (_, _, last) = execute(

@@ -254,6 +254,15 @@ fn require(dir: &Path, split: Split, part: Part) -> Result<PathBuf> {
     })
 }
 
+/// The image and label files of `split` in `dir` (whichever spelling is
+/// there), or a data error naming what was tried.
+pub fn split_files(dir: &Path, split: Split) -> Result<(PathBuf, PathBuf)> {
+    Ok((
+        require(dir, split, Part::Images)?,
+        require(dir, split, Part::Labels)?,
+    ))
+}
+
 /// Load one split of `kind` from `dir`.
 ///
 /// Reads the images and labels, checks that their counts agree and that

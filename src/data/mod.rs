@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod dataset;
+pub mod fingerprint;
 pub mod idx;
 pub mod resize;
 

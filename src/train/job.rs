@@ -11,6 +11,7 @@ use crate::checkpoint;
 use crate::checkpoint::state::{self, Progress, STATE_FILE};
 use crate::config::Config;
 use crate::data::Dataset;
+use crate::data::fingerprint::DataPrint;
 use crate::error::Result;
 use crate::metrics::{CostReport, EvalResult};
 use crate::report::output::{atomic_write, write_json};
@@ -151,6 +152,20 @@ pub fn execute(
     obs: &mut dyn Observer,
     resume: Option<(Trainer, Progress)>,
 ) -> Result<(Summary, Trainer, EvalResult)> {
+    execute_recorded(cfg, train, test, out, obs, resume, None)
+}
+
+/// [`execute`], recording `data` (the fingerprint of `train` and `test`)
+/// in the training state and the model file.
+pub fn execute_recorded(
+    cfg: &Config,
+    train: &Dataset,
+    test: &Dataset,
+    out: Option<&Path>,
+    obs: &mut dyn Observer,
+    resume: Option<(Trainer, Progress)>,
+    data: Option<&DataPrint>,
+) -> Result<(Summary, Trainer, EvalResult)> {
     if let Some(out) = out {
         atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
     }
@@ -184,7 +199,7 @@ pub fn execute(
         if let Some(out) = out {
             atomic_write(&out.join("metrics.csv"), progress.csv.as_bytes())?;
             if every > 0 && ((e + 1) % every == 0 || e + 1 == epochs) {
-                state::save(&out.join(STATE_FILE), &trainer, &progress)?;
+                state::save_with(&out.join(STATE_FILE), &trainer, &progress, data)?;
             }
         }
     }
@@ -223,7 +238,7 @@ pub fn execute(
         simd: crate::simd::info(),
     };
     if let Some(out) = out {
-        checkpoint::save(&trainer.model, cfg, &out.join("model.safetensors"))?;
+        checkpoint::save_with(&trainer.model, cfg, data, &out.join("model.safetensors"))?;
         write_json(&out.join("summary.json"), &summary)?;
     }
     Ok((summary, trainer, last.test))

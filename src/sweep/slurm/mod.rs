@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::grid::{Grid, Shard};
 use super::results;
 use crate::error::{Error, Result};
+use crate::outdir::DirLock;
 use crate::report::output::atomic_write;
 
 mod script;
@@ -63,6 +64,9 @@ pub struct SlurmOptions {
 pub const STATE_FILE: &str = "slurm.json";
 /// Name of the batch script in the output directory.
 pub const SCRIPT_FILE: &str = "fsnn-sweep.sbatch";
+/// Lock file of the one process that submits and waits for a Slurm sweep
+/// (reports and `fsnn sweep status` share the directory meanwhile).
+pub const SUBMIT_LOCK: &str = ".fsnn-slurm.lock";
 /// Default cap of `--array-size` when it is not given.
 pub const DEFAULT_MAX_TASKS: usize = 100;
 
@@ -218,6 +222,13 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
         ));
     }
     let data = opts.data.as_deref().map(absolute).transpose()?;
+    // One submitter per directory: a second one would submit the same
+    // tasks again and overwrite the first one's slurm.json.
+    let _submitter = if out.is_dir() {
+        Some(DirLock::exclusive_on(&out, SUBMIT_LOCK)?)
+    } else {
+        None
+    };
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
         .map_err(|e| Error::Slurm(format!("cannot find the fsnn binary: {e}")))?;
@@ -298,6 +309,13 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
         }
     }
     let mut job_id = None;
+    let _submitter = match _submitter {
+        Some(l) => l,
+        None => {
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            DirLock::exclusive_on(&out, SUBMIT_LOCK)?
+        }
+    };
     if !missing.is_empty() {
         let text = batch_script(
             &exe,
@@ -484,8 +502,12 @@ pub fn status(dir: &Path, quiet: bool) -> Result<SweepStatus> {
     };
     let grid = Grid::load(&state.grid)?;
     let st = inspect(dir, &state, &grid, true);
-    if st.squeue_error.is_none() && st.state != state {
-        // Keep final states squeue shows now; failing to is not an error.
+    // Keep final states squeue shows now, unless a submitter is at work
+    // (it keeps its own records); failing to is not an error.
+    if st.squeue_error.is_none()
+        && st.state != state
+        && DirLock::check_free_on(dir, SUBMIT_LOCK).is_ok()
+    {
         let _ = st.state.save(dir);
     }
     if !quiet {
