@@ -172,7 +172,10 @@ fn fsnn_resume(dir: &Path, data: Option<&Path>) -> Command {
 #[test]
 fn second_train_on_a_busy_directory_names_the_pid_and_the_first_finishes() {
     let t = TempDir::new().unwrap();
-    let cfg = write(t.path(), "c.toml", &config_text(4, 1));
+    // Long enough (hundreds of epochs, a state saved after each) that the
+    // first run still holds the lock while the two others start and are
+    // refused, even on a loaded machine.
+    let cfg = write(t.path(), "c.toml", &config_text(300, 1));
     let out = t.path().join("run");
     let first = train_cmd(&cfg, &out, &[])
         .stdout(Stdio::null())
@@ -196,7 +199,7 @@ fn second_train_on_a_busy_directory_names_the_pid_and_the_first_finishes() {
     assert_ok(&done);
     assert!(out.join("summary.json").is_file());
     let m = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-    assert_eq!(m.lines().count(), 5, "{m}");
+    assert_eq!(m.lines().count(), 301, "{m}");
 }
 
 /// A copy of MNIST in `dir`: raw (gunzipped) files, with the test labels'

@@ -7,7 +7,11 @@
 //! -q` with the config's own seed, and two hashes are compared with
 //! `tests/data/pinned.json`:
 //!
-//! - the SHA-256 of `model.safetensors`;
+//! - the SHA-256 of the tensors in `model.safetensors` (each tensor's
+//!   name, dtype, shape and bytes, in name order; the file's metadata —
+//!   the config, the data fingerprint and the fsnn version — is left out,
+//!   since the summary hash covers the config and the rest is provenance,
+//!   not a result);
 //! - the SHA-256 of `summary.json` without the fields that differ between
 //!   two identical runs (`common::TIMING_FIELDS`: `train_seconds` and
 //!   `seconds_per_epoch`, found by running every config twice) and of the
@@ -64,7 +68,7 @@ const CNN_TEST_LIMIT: i64 = 1000;
 /// mismatch shows what changed.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 struct Pinned {
-    model_sha256: String,
+    tensors_sha256: String,
     summary_sha256: String,
     test_acc: f64,
     train_loss: f64,
@@ -75,7 +79,7 @@ struct Pinned {
 impl Pinned {
     /// Whether both hashes agree (the numbers follow from the summary).
     fn same(&self, other: &Pinned) -> bool {
-        self.model_sha256 == other.model_sha256 && self.summary_sha256 == other.summary_sha256
+        self.tensors_sha256 == other.tensors_sha256 && self.summary_sha256 == other.summary_sha256
     }
 
     /// The readable numbers, for a mismatch message.
@@ -86,7 +90,7 @@ impl Pinned {
             self.train_loss,
             self.mean_spikes_per_neuron,
             self.sops_per_image,
-            &self.model_sha256[..12],
+            &self.tensors_sha256[..12],
             &self.summary_sha256[..12],
         )
     }
@@ -198,6 +202,21 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// SHA-256 over the tensors of a safetensors file, in name order: name,
+/// dtype, shape and little-endian bytes of each.
+fn tensors_sha256(file: &[u8]) -> String {
+    let st = safetensors::SafeTensors::deserialize(file).expect("model.safetensors parses");
+    let mut names = st.names();
+    names.sort();
+    let mut h = Sha256::new();
+    for name in names {
+        let t = st.tensor(name).expect("tensor");
+        h.update(format!("{name}|{:?}|{:?}|", t.dtype(), t.shape()).as_bytes());
+        h.update(t.data());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Train `case` with the binary and hash its outputs.
 fn run_case(case: &Case) -> Pinned {
     let tmp = TempDir::new().expect("tempdir");
@@ -224,10 +243,11 @@ fn run_case(case: &Case) -> Pinned {
         String::from_utf8_lossy(&o.stderr)
     );
     let model = std::fs::read(out.join("model.safetensors")).expect("model.safetensors");
+    let tensors = tensors_sha256(&model);
     let summary = common::summary_without_timing(&out);
     let num = |k: &str| summary[k].as_f64().unwrap_or_else(|| panic!("summary {k}"));
     let pinned = Pinned {
-        model_sha256: sha256(&model),
+        tensors_sha256: tensors,
         summary_sha256: String::new(),
         test_acc: num("test_acc"),
         train_loss: num("train_loss"),

@@ -8,6 +8,7 @@
 
 use super::*;
 use fsnn::checkpoint::container::Container;
+use std::process::Command;
 
 fn cfg_with(from: &str, to: &str) -> Vec<u8> {
     assert!(GOOD_CONFIG.contains(from), "{from}");
