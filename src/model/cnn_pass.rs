@@ -20,6 +20,7 @@ use crate::layer::linear::grad_bias_into;
 use crate::layer::pool;
 use crate::layer::winograd::WinogradScratch;
 use crate::neuron::FsCoding;
+use crate::neuron::fs::spike_count;
 
 /// Images per tile of the per-image ops.
 pub const TILE_IMAGES: usize = 4;
@@ -479,16 +480,8 @@ pub(super) fn count_sops(cod: &FsCoding, x: &[f32], fan: &[u32]) -> u64 {
     let st = cod.steps();
     let mut total = 0u64;
     for img in x.chunks_exact(fan.len()) {
-        for (&v0, &f) in img.iter().zip(fan) {
-            let mut v = v0;
-            let mut s = 0u64;
-            for t in 0..st.k {
-                if v - st.thr[t] > 0.0 {
-                    s += 1;
-                    v -= st.rst[t];
-                }
-            }
-            total += s * f as u64;
+        for (&v, &f) in img.iter().zip(fan) {
+            total += spike_count(&st, v) as u64 * f as u64;
         }
     }
     total
