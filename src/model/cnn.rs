@@ -25,7 +25,7 @@ use crate::layer::Linear;
 use crate::layer::conv::conv_params;
 use crate::layer::conv_direct::{DirectConv, flip_weight, transpose_weight};
 use crate::layer::winograd::Winograd;
-use crate::neuron::FsCoding;
+use crate::neuron::FsNeuron;
 
 /// A convolutional FS network.
 #[derive(Clone, Debug)]
@@ -34,8 +34,8 @@ pub struct Cnn {
     pub plan: Plan,
     /// Synaptic layers in order (convs as `[C_out × k·k·C_in]`).
     pub layers: Vec<Linear>,
-    /// FS codings in order.
-    pub codings: Vec<FsCoding>,
+    /// FS neurons in order (codings with learnable tables, if any).
+    pub neurons: Vec<FsNeuron>,
     /// Neurons of each coding (`C·H·W`), then the number of classes.
     pub widths: Vec<usize>,
     /// Per coding, outgoing synapses of each element of one image.
@@ -74,7 +74,9 @@ impl Cnn {
             }
         }
         let n = plan.num_codings();
-        let codings: Vec<FsCoding> = (0..n).map(|c| cfg.fs_coding(c)).collect();
+        let neurons: Vec<FsNeuron> = (0..n)
+            .map(|c| FsNeuron::new(cfg.fs_coding(c), cfg.learn.mode(c)))
+            .collect();
         let mut widths = Vec::new();
         let mut fan = Vec::new();
         for (i, op) in plan.ops.iter().enumerate() {
@@ -107,16 +109,15 @@ impl Cnn {
             .collect();
         let fused = (0..plan.ops.len())
             .map(|i| match (plan.ops[i], plan.ops.get(i + 1)) {
-                (Op::Fs(c), Some(Op::AvgPool(g))) => {
-                    let cod: &FsCoding = &codings[c];
-                    cod.fuses_with_pool(g)
-                }
+                (Op::Fs(c), Some(Op::AvgPool(g))) => neurons[c].coding.fuses_with_pool(g),
                 _ => false,
             })
             .collect();
         let window_bits = (0..plan.ops.len())
             .map(|i| match (plan.ops[i], plan.ops.get(i + 1)) {
-                (Op::Fs(c), Some(Op::AvgPool(g))) if i > 0 => codings[c].pool_bits_available(g),
+                (Op::Fs(c), Some(Op::AvgPool(g))) if i > 0 => {
+                    neurons[c].coding.pool_bits_available(g)
+                }
                 _ => false,
             })
             .collect();
@@ -127,7 +128,7 @@ impl Cnn {
             fused,
             plan,
             layers,
-            codings,
+            neurons,
             widths,
             fan,
             threads: 1,
@@ -230,7 +231,7 @@ impl Cnn {
             },
         );
         for p in &mut ws.parts {
-            for c in 0..self.codings.len() {
+            for c in 0..self.neurons.len() {
                 ws.spikes[c] += std::mem::take(&mut p.spikes[c]);
                 ws.sops[c] += std::mem::take(&mut p.sops[c]);
             }

@@ -116,7 +116,7 @@ impl Cnn {
             let y = &mut y[..n * so];
             match self.plan.ops[i] {
                 Op::Fs(c) if self.fused[i] => {
-                    let cod = &self.codings[c];
+                    let cod = &self.neurons[c].coding;
                     let Op::AvgPool(pg) = self.plan.ops[i + 1] else {
                         unreachable!("fused with a pooling")
                     };
@@ -134,7 +134,7 @@ impl Cnn {
                     }
                 }
                 Op::Fs(c) => {
-                    let cod = &self.codings[c];
+                    let cod = &self.neurons[c].coding;
                     part.spikes[c] += if train && i > 0 {
                         cod.forward_train(x, y, &mut part.du[i][t0 * si..(t0 + n) * si])
                     } else {
@@ -360,7 +360,9 @@ impl Cnn {
                     unreachable!("fused with an FS coding")
                 };
                 let bits = &ctx.bits[i - 1][t0 * si..];
-                self.codings[c].backward_pool_bits(&pg, gy, bits, n, gx)
+                self.neurons[c]
+                    .coding
+                    .backward_pool_bits(&pg, gy, bits, n, gx)
             }
             Op::AvgPool(pg) if i > 0 && self.fused[i - 1] => {
                 FsCoding::backward_pool(&pg, gy, &ctx.du[i - 1][t0 * si..], n, gx)

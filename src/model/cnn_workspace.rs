@@ -138,7 +138,7 @@ impl CnnWorkspace {
                 }
             }
         }
-        let n = model.codings.len();
+        let n = model.neurons.len();
         let part = Part {
             capacity: per,
             acts: (0..nops)

@@ -19,6 +19,7 @@ pub use workspace::Workspace;
 
 use crate::config::{Config, Encoding, ModelConfig, NeuronKind};
 use crate::layer::Linear;
+use crate::neuron::{FsNeuron, Neuron};
 
 /// Either network.
 #[derive(Clone, Debug)]
@@ -229,7 +230,7 @@ impl Network {
         match self {
             Network::Fs(m) => m.num_codings(),
             Network::Lif(m) => m.num_codings(),
-            Network::Cnn(m) => m.codings.len(),
+            Network::Cnn(m) => m.neurons.len(),
         }
     }
 
@@ -277,8 +278,7 @@ impl Network {
     /// an FS input encoding, T for other LIF inputs).
     pub fn coding_steps(&self, c: usize) -> usize {
         match self {
-            Network::Fs(m) => m.codings[c].k(),
-            Network::Cnn(m) => m.codings[c].k(),
+            Network::Fs(_) | Network::Cnn(_) => self.fs_neurons()[c].coding.k(),
             Network::Lif(m) => match (&m.input_coding, c) {
                 (Some(ic), 0) => ic.k(),
                 _ => m.lif.t,
@@ -302,8 +302,8 @@ impl Network {
     /// update in the same step).
     pub fn latency(&self) -> (usize, usize) {
         match self {
-            Network::Fs(Mlp { codings, .. }) | Network::Cnn(Cnn { codings, .. }) => {
-                let ks = codings.iter().map(|c| c.k());
+            Network::Fs(_) | Network::Cnn(_) => {
+                let ks = self.fs_neurons().iter().map(|n| n.coding.k());
                 (ks.clone().sum(), ks.max().unwrap_or(0))
             }
             Network::Lif(m) => (m.lif.t, m.lif.t),
@@ -349,47 +349,70 @@ impl Network {
         }
     }
 
-    /// Calls `f(index, param, grad)` for every trainable tensor (layer 0
-    /// weight, layer 0 bias, layer 1 weight, ..., then learnable FS
-    /// tables).
-    pub fn for_each_param(&mut self, mut f: impl FnMut(usize, &mut [f32], &[f32])) {
+    /// The FS neurons (none for LIF, whose neuron parameters live in the
+    /// config).
+    pub fn fs_neurons(&self) -> &[FsNeuron] {
         match self {
-            Network::Fs(m) => m.for_each_param(f),
-            _ => {
-                for (i, l) in self.layers_mut().iter_mut().enumerate() {
-                    f(
-                        2 * i,
-                        l.weight.as_slice_mut().expect("contiguous"),
-                        l.grad_weight.as_slice().expect("contiguous"),
-                    );
-                    f(
-                        2 * i + 1,
-                        l.bias.as_slice_mut().expect("contiguous"),
-                        l.grad_bias.as_slice().expect("contiguous"),
-                    );
-                }
-            }
+            Network::Fs(m) => &m.neurons,
+            Network::Cnn(m) => &m.neurons,
+            Network::Lif(_) => &[],
+        }
+    }
+
+    /// Mutable FS neurons.
+    pub fn fs_neurons_mut(&mut self) -> &mut [FsNeuron] {
+        match self {
+            Network::Fs(m) => &mut m.neurons,
+            Network::Cnn(m) => &mut m.neurons,
+            Network::Lif(_) => &mut [],
+        }
+    }
+
+    /// Every neuron op, in order, through the neuron trait.
+    pub fn neurons(&self) -> Vec<&dyn Neuron> {
+        match self {
+            Network::Lif(m) => vec![&m.lif],
+            _ => self.fs_neurons().iter().map(|n| n as &dyn Neuron).collect(),
+        }
+    }
+
+    /// Every neuron op, mutable.
+    pub fn neurons_mut(&mut self) -> Vec<&mut dyn Neuron> {
+        match self {
+            Network::Lif(m) => vec![&mut m.lif],
+            _ => self
+                .fs_neurons_mut()
+                .iter_mut()
+                .map(|n| n as &mut dyn Neuron)
+                .collect(),
+        }
+    }
+
+    /// Calls `f(index, param, grad)` for every trainable tensor (layer 0
+    /// weight, layer 0 bias, layer 1 weight, ..., then the neurons'
+    /// learnable parameters in op order).
+    pub fn for_each_param(&mut self, f: impl FnMut(usize, &mut [f32], &[f32])) {
+        match self {
+            Network::Fs(m) => visit_params(&mut m.layers, &mut m.neurons, f),
+            Network::Cnn(m) => visit_params(&mut m.layers, &mut m.neurons, f),
+            Network::Lif(m) => visit_params(&mut m.layers, &mut [m.lif], f),
         }
     }
 
     /// Parameter sizes in the order of [`Network::for_each_param`].
     pub fn param_sizes(&self) -> Vec<usize> {
-        match self {
-            Network::Fs(m) => m.param_sizes(),
-            _ => self
-                .layers()
-                .iter()
-                .flat_map(|l| [l.weight.len(), l.bias.len()])
-                .collect(),
-        }
+        let layers = self
+            .layers()
+            .iter()
+            .flat_map(|l| [l.weight.len(), l.bias.len()]);
+        let neurons = self.neurons().into_iter().map(|n| n.params().len());
+        layers.chain(neurons.filter(|&n| n > 0)).collect()
     }
 
     /// After an optimiser step: bring derived state (learnable FS tables)
     /// up to date with the parameters.
     pub fn after_step(&mut self) {
-        if let Network::Fs(m) = self {
-            m.sync_tables();
-        }
+        self.neurons_mut().into_iter().for_each(|n| n.after_step());
     }
 
     /// Set each coding's per-spike loss weight for the current batch
@@ -398,5 +421,31 @@ impl Network {
         if let NetWorkspace::Fs(w) = ws {
             w.spike_lam.copy_from_slice(lam);
         }
+    }
+}
+
+/// Calls `f(index, param, grad)` for each layer's weight and bias, then
+/// each neuron's learnable parameters (the order of the optimiser state).
+pub fn visit_params<N: Neuron>(
+    layers: &mut [Linear],
+    neurons: &mut [N],
+    mut f: impl FnMut(usize, &mut [f32], &[f32]),
+) {
+    for (i, l) in layers.iter_mut().enumerate() {
+        f(
+            2 * i,
+            l.weight.as_slice_mut().expect("contiguous"),
+            l.grad_weight.as_slice().expect("contiguous"),
+        );
+        f(
+            2 * i + 1,
+            l.bias.as_slice_mut().expect("contiguous"),
+            l.grad_bias.as_slice().expect("contiguous"),
+        );
+    }
+    let base = 2 * layers.len();
+    let learnable = neurons.iter_mut().filter_map(|n| n.params_mut());
+    for (j, (raw, grad)) in learnable.enumerate() {
+        f(base + j, raw, grad);
     }
 }

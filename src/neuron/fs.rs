@@ -369,6 +369,10 @@ impl Neuron for FsNeuron {
         }
     }
 
+    fn params(&self) -> &[f32] {
+        self.learn.as_ref().map_or(&[], |l| &l.raw[..])
+    }
+
     fn params_mut(&mut self) -> Option<(&mut [f32], &[f32])> {
         self.learn.as_mut().map(|l| (&mut l.raw[..], &l.grad[..]))
     }

@@ -164,6 +164,11 @@ pub trait Neuron: std::fmt::Debug + Send + Sync {
     /// `span.n` values, overwritten); they sum to what `forward` returned.
     fn count_spikes(&self, saved: Saved<'_>, span: Span, counts: &mut [u32]);
 
+    /// Learnable parameters (empty without).
+    fn params(&self) -> &[f32] {
+        &[]
+    }
+
     /// Learnable parameters and their gradient, if any.
     fn params_mut(&mut self) -> Option<(&mut [f32], &[f32])> {
         None
