@@ -316,16 +316,6 @@ impl Config {
             ));
         }
         let learns = (0..n).any(|c| m.learn.mode(c) != LearnMode::Fixed);
-        if (learns || self.train.spike_penalty > 0.0) && !m.arch.is_empty() {
-            return Err(Error::config(
-                if learns {
-                    "model.learn"
-                } else {
-                    "train.spike_penalty"
-                },
-                "is implemented for MLPs (model.layers), not yet for model.arch",
-            ));
-        }
         if learns && m.variant == crate::neuron::Variant::Relu {
             return Err(Error::config(
                 "model.learn",

@@ -184,9 +184,14 @@ impl Network {
     pub fn build(cfg: &Config) -> Self {
         let mut m = cfg.model.clone();
         m.input_side = cfg.data.resize;
-        let mut net = Network::from_config(&m, cfg.seed);
-        if let Network::Cnn(c) = &mut net {
+        let net = Network::from_config(&m, cfg.seed);
+        if let Network::Cnn(c) = net {
+            let mut c = match cfg.train.spike_penalty > 0.0 {
+                true => c.with_spike_costs(),
+                false => c,
+            };
             c.threads = cfg.train.threads.max(1);
+            return Network::Cnn(c);
         }
         net
     }
@@ -416,10 +421,12 @@ impl Network {
     }
 
     /// Set each coding's per-spike loss weight for the current batch
-    /// (FS networks; ignored otherwise).
+    /// (FS networks, MLP or CNN; ignored for LIF).
     pub fn set_spike_lam(&self, ws: &mut NetWorkspace, lam: &[f32]) {
-        if let NetWorkspace::Fs(w) = ws {
-            w.spike_lam.copy_from_slice(lam);
+        match ws {
+            NetWorkspace::Fs(w) => w.spike_lam.copy_from_slice(lam),
+            NetWorkspace::Cnn(w) => w.spike_lam.copy_from_slice(lam),
+            NetWorkspace::Lif(_) => {}
         }
     }
 }
