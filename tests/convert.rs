@@ -144,3 +144,95 @@ fn convert_rejects_a_bad_checkpoint_in_one_line() {
     assert!(err.contains("x.safetensors"));
     assert!(!tmp.path().join("o").exists());
 }
+
+/// Run the fsnn binary with `args`; returns whether it succeeded.
+fn fsnn(args: &[&std::ffi::OsStr]) -> bool {
+    let out = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        .args(args)
+        .output()
+        .unwrap();
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    out.status.success()
+}
+
+#[test]
+fn convert_a_relu_conv_net_to_fs() {
+    if !data_dir().exists() {
+        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("cnn-ann.toml");
+    let arch = r#"["fs", "conv 16 3x3 pad 1", "fs", "avgpool 2", "fc 32", "fs", "fc 10"]"#;
+    let text = format!(
+        "name = \"cnn-ann\"\n[data]\ntrain_limit = 4000\ntest_limit = 500\n\
+         [model]\narch = {arch}\nk = [4, 3, 3]\nalpha = [1.0, 2.0, 2.0]\nvariant = \"relu\"\n\
+         [train]\nepochs = 2\nbatch_size = 50\n"
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (ann, conv) = (tmp.path().join("ann"), tmp.path().join("conv"));
+    let data = data_dir();
+    let os = |s: &str| std::ffi::OsStr::new(s).to_owned();
+    let train = [
+        os("train"),
+        os("-q"),
+        os("--config"),
+        cfg.into(),
+        os("--out"),
+    ];
+    let train: Vec<_> = train
+        .into_iter()
+        .chain([ann.clone().into(), os("--data"), data.clone().into()])
+        .collect();
+    assert!(fsnn(
+        &train.iter().map(|s| s.as_os_str()).collect::<Vec<_>>()
+    ));
+    let convert = [
+        os("convert"),
+        os("-q"),
+        os("--k"),
+        os("10,10,10"),
+        os("--checkpoint"),
+    ];
+    let convert: Vec<_> = convert
+        .into_iter()
+        .chain([
+            ann.join("model.safetensors").into(),
+            os("--out"),
+            conv.clone().into(),
+            os("--data"),
+            data.into(),
+        ])
+        .collect();
+    assert!(fsnn(
+        &convert.iter().map(|s| s.as_os_str()).collect::<Vec<_>>()
+    ));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(conv.join("convert.json")).unwrap()).unwrap();
+    let (ann_acc, fs_acc) = (
+        r["ann"]["accuracy"].as_f64().unwrap(),
+        r["converted"]["accuracy"].as_f64().unwrap(),
+    );
+    assert!(ann_acc > 50.0, "ANN {ann_acc}");
+    assert_eq!(
+        r["ann"]["spikes_per_image"].as_f64(),
+        Some(0.0),
+        "an ANN emits no spikes"
+    );
+    assert_eq!(r["ann"]["cost"]["sops_per_image"].as_f64(), Some(0.0));
+    // 10-bit codings reproduce the ANN closely
+    assert!(
+        (ann_acc - fs_acc).abs() < 2.0,
+        "ANN {ann_acc} vs converted {fs_acc}"
+    );
+    assert!(r["converted"]["spikes_per_image"].as_f64().unwrap() > 0.0);
+    assert!(r["converted"]["cost"]["sops_per_image"].as_f64().unwrap() > 0.0);
+    // the converted net keeps the ANN's weights
+    let (a, _) = fsnn::checkpoint::load(&ann.join("model.safetensors")).unwrap();
+    let (c, cfg) = fsnn::checkpoint::load(&conv.join("model.safetensors")).unwrap();
+    assert_eq!(cfg.model.variant, Variant::Fs);
+    assert_eq!(a.layers().len(), 3);
+    for (x, y) in a.layers().iter().zip(c.layers()) {
+        assert_eq!((&x.weight, &x.bias), (&y.weight, &y.bias));
+    }
+}

@@ -408,10 +408,10 @@ impl Config {
         if m.neuron != NeuronKind::Fs {
             return Err(Error::config("model.neuron", "model.arch needs \"fs\""));
         }
-        if m.variant != Variant::Fs {
+        if m.variant == Variant::HalfSpike {
             return Err(Error::config(
                 "model.variant",
-                "model.arch supports the faithful \"fs\" neuron only",
+                "model.arch supports \"fs\" and its ANN \"relu\", not \"half-spike\"",
             ));
         }
         let side = self.data.resize.clamp(1, 28);

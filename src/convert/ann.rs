@@ -92,10 +92,10 @@ fn converted_config(ann: &Config, o: &ConvertOptions) -> Result<Config> {
 /// Run `fsnn convert`.
 pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     let (ann, ann_cfg) = checkpoint::load(&o.checkpoint)?;
-    if !matches!(ann, Network::Fs(_)) {
+    if matches!(ann, Network::Lif(_)) {
         return Err(Error::file(
             &o.checkpoint,
-            "convert needs an MLP checkpoint (neuron = \"fs\")",
+            "convert needs an FS MLP or conv net checkpoint (neuron = \"fs\")",
         ));
     }
     if o.out.exists() && !o.out.is_dir() {
@@ -105,7 +105,7 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
         ));
     }
     let cfg = converted_config(&ann_cfg, o)?;
-    let mut fs = Network::from_config(&cfg.model, cfg.seed);
+    let mut fs = Network::build(&cfg);
     for (dst, src) in fs.layers_mut().iter_mut().zip(ann.layers()) {
         dst.weight.assign(&src.weight);
         dst.bias.assign(&src.bias);

@@ -522,8 +522,12 @@ struct Ctx<'a> {
     grads: &'a mut [Vec<f32>],
 }
 
-/// SOPs of FS-coding `x` (images of `fan.len()` elements): Σ spikes·fan.
+/// SOPs of FS-coding `x` (images of `fan.len()` elements): Σ spikes·fan
+/// (none for the `relu` ANN).
 pub(super) fn count_sops(cod: &FsCoding, x: &[f32], fan: &[u32]) -> u64 {
+    if cod.variant == crate::neuron::Variant::Relu {
+        return 0;
+    }
     let st = cod.steps();
     let mut total = 0u64;
     for img in x.chunks_exact(fan.len()) {
