@@ -199,3 +199,77 @@ fn rate_coding_counts_are_exact() {
         );
     }
 }
+
+/// A network of IF neurons (`model.neuron = "if"`): with analog input and
+/// the membrane readout, its output is the time mean of `W₂·o(t) + b₂`
+/// over the IF spikes `o` of the first layer's constant current, and its
+/// last layer's weight gradient is `Σ_rows g ⊗ mean_t o`.
+#[test]
+fn an_if_network_runs_its_layers_through_the_neuron() {
+    use fsnn::config::ModelConfig;
+    use fsnn::model::Network;
+    let text = "layers = [6, 5, 3]\nneuron = \"if\"\nk = []\nalpha = []\n\
+                [lif]\nt = 8\nv_th = 0.5\nreadout = \"membrane\"\n";
+    let cfg: ModelConfig = toml::from_str(text).expect("model config");
+    let mut net = Network::from_config(&cfg, 3);
+    let Network::Lif(m) = &net else {
+        panic!("an IF network runs on the time-stepped engine")
+    };
+    assert_eq!((m.neuron.get().name(), m.neuron.t()), ("if", 8));
+    let (w1, w2) = (m.layers[0].clone(), m.layers[1].clone());
+    let batch = 4;
+    let x = random(&mut ChaCha8Rng::seed_from_u64(5), batch * 6, 0.0, 1.0);
+    let mut ws = net.workspace(batch);
+    ws.input_mut(batch).copy_from_slice(&x);
+    net.forward_train(&mut ws, batch);
+    let p = If {
+        t: 8,
+        v_th: 0.5,
+        detach_reset: false,
+        surrogate: Surrogate::default(),
+    };
+    let mut rate = vec![0.0f32; batch * 5]; // mean_t o
+    let mut spikes = 0;
+    for r in 0..batch {
+        let current: Vec<f32> = (0..5)
+            .map(|j| {
+                (0..6)
+                    .map(|i| w1.weight[[j, i]] * x[r * 6 + i])
+                    .sum::<f32>()
+                    + w1.bias[j]
+            })
+            .collect();
+        let (mut o, mut u) = (vec![0.0; 40], vec![0.0; 40]);
+        spikes += p.forward(&current, Span::constant(5), &mut o, &mut u, Pass::Infer);
+        for j in 0..5 {
+            rate[r * 5 + j] = (0..8).map(|s| o[s * 5 + j]).sum::<f32>() / 8.0;
+        }
+    }
+    assert_eq!(ws.spikes()[1], spikes, "hidden spikes");
+    assert!(spikes > 0 && spikes < (batch * 5 * 8) as u64);
+    for r in 0..batch {
+        for k in 0..3 {
+            let want: f32 = (0..5)
+                .map(|j| w2.weight[[k, j]] * rate[r * 5 + j])
+                .sum::<f32>()
+                + w2.bias[k];
+            let got = ws.out()[r * 3 + k];
+            assert!(
+                (got - want).abs() < 1e-5,
+                "row {r} class {k}: {got} vs {want}"
+            );
+        }
+    }
+    let g = random(&mut ChaCha8Rng::seed_from_u64(6), batch * 3, -1.0, 1.0);
+    ws.out_and_grad().1[..batch * 3].copy_from_slice(&g);
+    net.backward(&mut ws, batch);
+    let mut grads = vec![];
+    net.for_each_param(|_, _, gr| grads.push(gr.to_vec()));
+    for k in 0..3 {
+        for j in 0..5 {
+            let want: f32 = (0..batch).map(|r| g[r * 3 + k] * rate[r * 5 + j]).sum();
+            let got = grads[2][k * 5 + j];
+            assert!((got - want).abs() < 1e-5, "dW2[{k}][{j}]: {got} vs {want}");
+        }
+    }
+}

@@ -30,7 +30,7 @@ impl Config {
                 params = params.checked_add(w[0].checked_mul(w[1])?)?;
             }
             let steps = match m.neuron {
-                NeuronKind::Lif => m.lif_config().t.max(1),
+                NeuronKind::Lif | NeuronKind::If => m.lif_config().t.max(1),
                 _ => 1,
             };
             for &w in &m.layers {
@@ -90,7 +90,7 @@ impl Config {
         let widest = m.layers.iter().copied().max().unwrap_or(0);
         // LIF buffers hold every time step.
         let steps = match m.neuron {
-            NeuronKind::Lif => m.lif_config().t.clamp(1, 1024),
+            NeuronKind::Lif | NeuronKind::If => m.lif_config().t.clamp(1, 1024),
             _ => 1,
         };
         let widest = widest.saturating_mul(steps);
@@ -109,16 +109,19 @@ impl Config {
         }
         let n = self.num_codings();
         if m.neuron == NeuronKind::Fs && m.lif.is_some() {
-            return Err(Error::config("model.lif", "needs model.neuron = \"lif\""));
+            return Err(Error::config(
+                "model.lif",
+                "needs model.neuron = \"lif\" (or \"if\")",
+            ));
         }
-        if m.neuron == NeuronKind::Lif {
+        if m.neuron.is_stepped() {
             validate_lif(m)?;
         }
         if m.k.len() != n {
             let what = match m.neuron {
                 NeuronKind::Fs => "one per layer except the output",
-                NeuronKind::Lif => {
-                    "a LIF network has one, [K₀], with lif.encoding = \"fs\", else none"
+                NeuronKind::Lif | NeuronKind::If => {
+                    "a LIF or IF network has one, [K₀], with lif.encoding = \"fs\", else none"
                 }
             };
             return Err(Error::config(

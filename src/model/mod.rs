@@ -13,7 +13,7 @@ pub mod workspace;
 
 pub use cnn::Cnn;
 pub use cnn_workspace::CnnWorkspace;
-pub use lif_mlp::{LifMlp, LifWorkspace};
+pub use lif_mlp::{LifMlp, LifWorkspace, Stepped};
 pub use mlp::Mlp;
 pub use workspace::Workspace;
 
@@ -175,7 +175,7 @@ impl Network {
         }
         match cfg.neuron {
             NeuronKind::Fs => Network::Fs(Mlp::from_config(cfg, seed)),
-            NeuronKind::Lif => Network::Lif(LifMlp::from_config(cfg, seed)),
+            NeuronKind::Lif | NeuronKind::If => Network::Lif(LifMlp::from_config(cfg, seed)),
         }
     }
 
@@ -286,7 +286,7 @@ impl Network {
             Network::Fs(_) | Network::Cnn(_) => self.fs_neurons()[c].coding.k(),
             Network::Lif(m) => match (&m.input_coding, c) {
                 (Some(ic), 0) => ic.k(),
-                _ => m.lif.t,
+                _ => m.neuron.t(),
             },
         }
     }
@@ -311,7 +311,7 @@ impl Network {
                 let ks = self.fs_neurons().iter().map(|n| n.coding.k());
                 (ks.clone().sum(), ks.max().unwrap_or(0))
             }
-            Network::Lif(m) => (m.lif.t, m.lif.t),
+            Network::Lif(m) => (m.neuron.t(), m.neuron.t()),
         }
     }
 
@@ -376,7 +376,7 @@ impl Network {
     /// Every neuron op, in order, through the neuron trait.
     pub fn neurons(&self) -> Vec<&dyn Neuron> {
         match self {
-            Network::Lif(m) => vec![&m.lif],
+            Network::Lif(m) => vec![m.neuron.get()],
             _ => self.fs_neurons().iter().map(|n| n as &dyn Neuron).collect(),
         }
     }
@@ -384,7 +384,7 @@ impl Network {
     /// Every neuron op, mutable.
     pub fn neurons_mut(&mut self) -> Vec<&mut dyn Neuron> {
         match self {
-            Network::Lif(m) => vec![&mut m.lif],
+            Network::Lif(m) => vec![m.neuron.get_mut()],
             _ => self
                 .fs_neurons_mut()
                 .iter_mut()
@@ -400,7 +400,7 @@ impl Network {
         match self {
             Network::Fs(m) => visit_params(&mut m.layers, &mut m.neurons, f),
             Network::Cnn(m) => visit_params(&mut m.layers, &mut m.neurons, f),
-            Network::Lif(m) => visit_params(&mut m.layers, &mut [m.lif], f),
+            Network::Lif(m) => visit_params(&mut m.layers, std::slice::from_mut(&mut m.neuron), f),
         }
     }
 
