@@ -146,13 +146,46 @@ fn convert_rejects_a_bad_checkpoint_in_one_line() {
 }
 
 /// Run the fsnn binary with `args`; returns whether it succeeded.
-fn fsnn(args: &[&std::ffi::OsStr]) -> bool {
+fn fsnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> bool {
     let out = Command::new(env!("CARGO_BIN_EXE_fsnn"))
-        .args(args)
+        .args(args.iter().map(|a| a.as_ref()))
         .output()
         .unwrap();
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     out.status.success()
+}
+
+/// Train the ANN of config `text` into `dir/ann`; the ANN's checkpoint.
+fn train_ann(dir: &Path, text: &str) -> PathBuf {
+    let (cfg, ann) = (dir.join("ann.toml"), dir.join("ann"));
+    std::fs::write(&cfg, text).unwrap();
+    let data = data_dir();
+    assert!(fsnn(&[
+        &"train",
+        &"-q",
+        &"--config",
+        &cfg,
+        &"--out",
+        &ann,
+        &"--data",
+        &data
+    ]));
+    ann.join("model.safetensors")
+}
+
+/// `convert.json` of `fsnn convert` with `args` into `out`.
+fn convert(ann: &Path, out: &Path, args: &[&str]) -> serde_json::Value {
+    let data = data_dir();
+    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"convert", &"-q", &"--checkpoint", &ann];
+    all.extend(args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>));
+    all.extend([
+        &"--out" as &dyn AsRef<std::ffi::OsStr>,
+        &out,
+        &"--data",
+        &data,
+    ]);
+    assert!(fsnn(&all));
+    serde_json::from_str(&std::fs::read_to_string(out.join("convert.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -162,53 +195,15 @@ fn convert_a_relu_conv_net_to_fs() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("cnn-ann.toml");
     let arch = r#"["fs", "conv 16 3x3 pad 1", "fs", "avgpool 2", "fc 32", "fs", "fc 10"]"#;
     let text = format!(
         "name = \"cnn-ann\"\n[data]\ntrain_limit = 4000\ntest_limit = 500\n\
          [model]\narch = {arch}\nk = [4, 3, 3]\nalpha = [1.0, 2.0, 2.0]\nvariant = \"relu\"\n\
          [train]\nepochs = 2\nbatch_size = 50\n"
     );
-    std::fs::write(&cfg, text).unwrap();
-    let (ann, conv) = (tmp.path().join("ann"), tmp.path().join("conv"));
-    let data = data_dir();
-    let os = |s: &str| std::ffi::OsStr::new(s).to_owned();
-    let train = [
-        os("train"),
-        os("-q"),
-        os("--config"),
-        cfg.into(),
-        os("--out"),
-    ];
-    let train: Vec<_> = train
-        .into_iter()
-        .chain([ann.clone().into(), os("--data"), data.clone().into()])
-        .collect();
-    assert!(fsnn(
-        &train.iter().map(|s| s.as_os_str()).collect::<Vec<_>>()
-    ));
-    let convert = [
-        os("convert"),
-        os("-q"),
-        os("--k"),
-        os("10,10,10"),
-        os("--checkpoint"),
-    ];
-    let convert: Vec<_> = convert
-        .into_iter()
-        .chain([
-            ann.join("model.safetensors").into(),
-            os("--out"),
-            conv.clone().into(),
-            os("--data"),
-            data.into(),
-        ])
-        .collect();
-    assert!(fsnn(
-        &convert.iter().map(|s| s.as_os_str()).collect::<Vec<_>>()
-    ));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(conv.join("convert.json")).unwrap()).unwrap();
+    let ann = train_ann(tmp.path(), &text);
+    let conv = tmp.path().join("conv");
+    let r = convert(&ann, &conv, &["--k", "10,10,10"]);
     let (ann_acc, fs_acc) = (
         r["ann"]["accuracy"].as_f64().unwrap(),
         r["converted"]["accuracy"].as_f64().unwrap(),
@@ -228,11 +223,52 @@ fn convert_a_relu_conv_net_to_fs() {
     assert!(r["converted"]["spikes_per_image"].as_f64().unwrap() > 0.0);
     assert!(r["converted"]["cost"]["sops_per_image"].as_f64().unwrap() > 0.0);
     // the converted net keeps the ANN's weights
-    let (a, _) = fsnn::checkpoint::load(&ann.join("model.safetensors")).unwrap();
+    let (a, _) = fsnn::checkpoint::load(&ann).unwrap();
     let (c, cfg) = fsnn::checkpoint::load(&conv.join("model.safetensors")).unwrap();
     assert_eq!(cfg.model.variant, Variant::Fs);
     assert_eq!(a.layers().len(), 3);
     for (x, y) in a.layers().iter().zip(c.layers()) {
         assert_eq!((&x.weight, &x.bias), (&y.weight, &y.bias));
     }
+}
+
+#[test]
+fn convert_an_ann_to_if_rate_coding() {
+    if !data_dir().exists() {
+        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "name = \"ann\"\n[data]\ntrain_limit = 4000\ntest_limit = 500\n\
+                [model]\nlayers = [121, 64, 10]\nk = [4, 3]\nalpha = [1.0, 2.0]\nvariant = \"relu\"\n\
+                [train]\nepochs = 2\n";
+    let ann = train_ann(tmp.path(), text);
+    let mut runs = vec![];
+    for t in ["8", "64"] {
+        let out = tmp.path().join(format!("if{t}"));
+        let r = convert(&ann, &out, &["--neuron", "if", "--t", t]);
+        assert!(
+            out.join("model.safetensors").exists(),
+            "the IF network is saved"
+        );
+        runs.push((
+            r["ann"]["accuracy"].as_f64().unwrap(),
+            r["converted"]["accuracy"].as_f64().unwrap(),
+            r["converted"]["spikes_per_image"].as_f64().unwrap(),
+        ));
+    }
+    let ((ann_acc, acc8, spikes8), (_, acc64, spikes64)) = (runs[0], runs[1]);
+    assert!(ann_acc > 70.0, "ANN {ann_acc}");
+    // rate coding approaches the ANN with many steps, at many spikes
+    assert!(
+        (ann_acc - acc64).abs() < 3.0,
+        "ANN {ann_acc} vs IF T=64 {acc64} (T=8: {acc8})"
+    );
+    assert!(
+        spikes64 > 4.0 * spikes8 && spikes8 > 0.0,
+        "spikes T=8 {spikes8}, T=64 {spikes64}"
+    );
+    let (net, cfg) = fsnn::checkpoint::load(&tmp.path().join("if64/model.safetensors")).unwrap();
+    assert_eq!(cfg.model.neuron, fsnn::config::NeuronKind::If);
+    assert_eq!(net.latency(), (64, 64));
 }

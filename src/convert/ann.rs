@@ -30,6 +30,9 @@ pub struct ConvertOptions {
     pub alpha: Option<Vec<f32>>,
     /// Tables fitted by `fsnn fit` (its `fit.json`) for the hidden codings.
     pub tables: Option<PathBuf>,
+    /// Convert to IF neurons over this many steps (rate coding) instead
+    /// of FS codings.
+    pub if_steps: Option<usize>,
     /// STBP fine-tuning epochs after the conversion (0 = none).
     pub finetune_epochs: usize,
     /// Fine-tuning learning rate (default: a tenth of the ANN's).
@@ -104,11 +107,23 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
             "output path exists and is not a directory",
         ));
     }
-    let cfg = converted_config(&ann_cfg, o)?;
+    if o.if_steps.is_some() && !matches!(ann, Network::Fs(_)) {
+        return Err(Error::file(
+            &o.checkpoint,
+            "convert --neuron if needs an MLP checkpoint (model.layers)",
+        ));
+    }
+    let cfg = match o.if_steps {
+        Some(t) => super::rate::if_config(&ann_cfg, t)?,
+        None => converted_config(&ann_cfg, o)?,
+    };
     let mut fs = Network::build(&cfg);
     for (dst, src) in fs.layers_mut().iter_mut().zip(ann.layers()) {
         dst.weight.assign(&src.weight);
         dst.bias.assign(&src.bias);
+    }
+    if o.if_steps.is_some() {
+        super::rate::normalize(&ann, &mut fs);
     }
     let (train, test) = load_data(&cfg, o.data.as_deref())?;
     let bs = cfg.train.eval_batch_size;
