@@ -49,6 +49,8 @@ pub struct BenchReport {
     pub cnn: CnnBench,
     /// CNN epoch (1 thread) ÷ the MLP epoch.
     pub cnn_vs_mlp: f64,
+    /// The SIMD kernel level the timings ran on, and the CPU's features.
+    pub simd: crate::simd::SimdInfo,
 }
 
 fn best_of<F: FnMut()>(reps: usize, mut f: F) -> f64 {
@@ -239,7 +241,13 @@ pub fn run(
         fs_plain_elems_per_s: m as f64 / plain,
         cnn_vs_mlp: cnn.epoch_seconds_1t / epoch_seconds,
         cnn,
+        simd: crate::simd::info(),
     };
+    println!(
+        "SIMD kernels {} (CPU: {})",
+        r.simd.path,
+        r.simd.cpu_features.join(" ")
+    );
     println!("reference MLP 121-64-124-64-124-10, K=[4,3,3,3,2], batch 100, 1 thread");
     println!("  epoch (60000 images)        {:>8.4} s", r.epoch_seconds);
     println!(

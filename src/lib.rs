@@ -22,6 +22,7 @@ pub mod model;
 pub mod neuron;
 pub mod report;
 pub mod run;
+pub mod simd;
 pub mod sweep;
 pub mod train;
 

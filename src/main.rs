@@ -305,6 +305,11 @@ enum FitActivation {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The SIMD kernel level (FSNN_SIMD) is fixed before any work starts.
+    if let Err(e) = fsnn::simd::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.exit_code() as u8);
+    }
     let result = match cli.command {
         Command::Train {
             config,

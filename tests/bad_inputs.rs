@@ -6,10 +6,12 @@
 //! `FSNN_REGEN_BAD=1 cargo test --release --test bad_inputs` rewrites it,
 //! and a test checks that the committed files equal the generator's.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::idx;
 use fsnn::checkpoint::state::{self, Progress};
 use fsnn::config::Config;
 use fsnn::model::Network;
@@ -17,15 +19,6 @@ use fsnn::train::Trainer;
 
 fn bad_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad")
-}
-
-fn idx(magic_type: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, magic_type, dims.len() as u8];
-    for d in dims {
-        v.extend_from_slice(&d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
 }
 
 fn gz(bytes: &[u8]) -> Vec<u8> {
@@ -334,7 +327,7 @@ fn every_bad_input_fails_in_one_line_with_exit_2_and_no_output() {
         let out_dir = tmp.path().join("out");
         let good_cfg = tmp.path().join("good.toml");
         std::fs::write(&good_cfg, GOOD_CONFIG).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fsnn"));
+        let mut cmd = common::fsnn_cmd();
         match case.role {
             "config" => {
                 let data = data_dir_with(tmp.path(), None);
@@ -390,7 +383,7 @@ fn output_locations_that_cannot_be_used() {
             "fsnn-cannot-write",
         ),
     ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+        let o = common::fsnn_cmd()
             .args(["train", "--quiet", "--config"])
             .arg(&cfg)
             .arg("--data")

@@ -5,16 +5,18 @@
 //! MNIST is read from `CARGO_MANIFEST_DIR/../shared/data/mnist`, always
 //! passed with `--data`. Configs are written into temporary directories.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{
+    assert_input_error, assert_ok, fsnn, metrics_without_timing, mnist_dir, read_json, s,
+    summary_without_timing, train,
+};
 
 use serde_json::Value;
 use tempfile::TempDir;
-
-/// The real MNIST directory.
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-}
 
 /// The design document's reference network and recipe (as in
 /// `configs/mnist-fs-stbp.toml`), with `{TRAIN_LIMIT}` and `{TEST_LIMIT}`
@@ -65,72 +67,6 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Run the binary with `args`, from `cwd` (so a stray default output
-/// directory would land in a temporary directory, not the crate).
-fn fsnn(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fsnn"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("FSNN_DATA")
-        .output()
-        .expect("run fsnn")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// `fsnn train --config CONFIG --out OUT --data DATA --quiet EXTRA...`.
-fn train(cwd: &Path, config: &Path, out: &Path, data: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--config",
-        s(config),
-        "--out",
-        s(out),
-        "--data",
-        s(data),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    fsnn(cwd, &args)
-}
-
-/// Assert that a run succeeded, showing its output otherwise.
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "fsnn failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Assert the bad-input contract: exit code 2, a one-line stderr that
-/// contains every needle, no panic.
-fn assert_input_error(o: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    let trimmed = err.trim();
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit code 2, stderr:\n{err}"
-    );
-    assert!(!err.contains("panicked"), "fsnn panicked:\n{err}");
-    assert_eq!(
-        trimmed.lines().count(),
-        1,
-        "stderr is not exactly one line:\n{err}"
-    );
-    for n in needles {
-        assert!(
-            trimmed.contains(n),
-            "stderr does not mention {n:?}: {trimmed}"
-        );
-    }
-}
-
 /// A failed `fsnn train` must not have created its output directory.
 fn assert_train_rejected(o: &Output, out: &Path, needles: &[&str]) {
     assert_input_error(o, needles);
@@ -139,11 +75,6 @@ fn assert_train_rejected(o: &Output, out: &Path, needles: &[&str]) {
         "{} was created although the input was rejected",
         out.display()
     );
-}
-
-fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
 }
 
 fn f64_field(v: &Value, key: &str) -> f64 {
@@ -250,35 +181,6 @@ fn short_training_exceeds_90_percent_and_writes_results() {
         "model.safetensors is {} bytes",
         model.len()
     );
-}
-
-/// `summary.json` without the wall-clock fields.
-fn summary_without_timing(out: &Path) -> Value {
-    let mut v = read_json(&out.join("summary.json"));
-    let obj = v.as_object_mut().expect("summary is an object");
-    for k in ["train_seconds", "seconds_per_epoch"] {
-        assert!(obj.remove(k).is_some(), "summary.json has no {k}");
-    }
-    v
-}
-
-/// `metrics.csv` without its `train_seconds` column.
-fn metrics_without_timing(out: &Path) -> Vec<Vec<String>> {
-    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-    let rows: Vec<Vec<String>> = csv
-        .lines()
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect();
-    let t = rows[0]
-        .iter()
-        .position(|h| h == "train_seconds")
-        .expect("train_seconds column");
-    rows.into_iter()
-        .map(|mut r| {
-            r.remove(t);
-            r
-        })
-        .collect()
 }
 
 /// A safetensors file split into its header (as JSON, so key order does

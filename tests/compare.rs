@@ -1,14 +1,12 @@
 //! `fsnn compare` end to end on a small MNIST subset (FS against LIF),
 //! a short LIF training, and LIF config errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{fsnn, mnist_dir, read_json, s, train};
 use tempfile::TempDir;
-
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-}
 
 fn config(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,48 +14,40 @@ fn config(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn fsnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fsnn"))
-        .args(args)
-        .output()
-        .expect("run fsnn")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn compare_fs_and_lif_writes_every_column() {
     let tmp = TempDir::new().unwrap();
     let out = tmp.path().join("cmp");
     let (fs, lif) = (config("mnist-fs-stbp.toml"), config("mnist-lif-stbp.toml"));
-    let o = fsnn(&[
-        "compare",
-        "--config",
-        s(&fs),
-        "--config",
-        s(&lif),
-        "--seeds",
-        "2",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "3000",
-        "--test-limit",
-        "500",
-        "--jobs",
-        "2",
-        "--mac-pj",
-        "1",
-        "--ac-pj",
-        "0.1",
-        "--quiet",
-        "--out",
-        s(&out),
-        "--data",
-        s(&mnist_dir()),
-    ]);
+    let o = fsnn(
+        tmp.path(),
+        &[
+            "compare",
+            "--config",
+            s(&fs),
+            "--config",
+            s(&lif),
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "3000",
+            "--test-limit",
+            "500",
+            "--jobs",
+            "2",
+            "--mac-pj",
+            "1",
+            "--ac-pj",
+            "0.1",
+            "--quiet",
+            "--out",
+            s(&out),
+            "--data",
+            s(&mnist_dir()),
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for f in [
         "report.md",
@@ -113,38 +103,28 @@ fn short_lif_training_learns_and_eval_reproduces_it() {
         );
     let cfg = tmp.path().join("lif.toml");
     std::fs::write(&cfg, text).unwrap();
-    let o = fsnn(&[
-        "train",
-        "--config",
-        s(&cfg),
-        "--epochs",
-        "2",
-        "--quiet",
-        "--out",
-        s(&out),
-        "--data",
-        s(&mnist_dir()),
-    ]);
+    let o = train(tmp.path(), &cfg, &out, &mnist_dir(), &["--epochs", "2"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let sm: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let sm = read_json(&out.join("summary.json"));
     let acc = sm["test_acc"].as_f64().unwrap();
     assert!(acc > 70.0, "LIF after 2 short epochs: {acc}%");
     assert_eq!(sm["neuron"], "lif");
     assert_eq!(sm["spikes_per_neuron"].as_array().unwrap().len(), 6);
     let json = tmp.path().join("eval.json");
-    let o = fsnn(&[
-        "eval",
-        "--checkpoint",
-        s(&out.join("model.safetensors")),
-        "--json",
-        s(&json),
-        "--data",
-        s(&mnist_dir()),
-    ]);
+    let o = fsnn(
+        tmp.path(),
+        &[
+            "eval",
+            "--checkpoint",
+            s(&out.join("model.safetensors")),
+            "--json",
+            s(&json),
+            "--data",
+            s(&mnist_dir()),
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let ev: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ev = read_json(&json);
     assert_eq!(ev["accuracy"].as_f64().unwrap(), acc);
     assert_eq!(ev["spikes_per_neuron"], sm["spikes_per_neuron"]);
 }
@@ -170,26 +150,13 @@ fn other_encodings_and_membrane_readout_train() {
         let mut sums = vec![];
         for i in 0..2 {
             let out = tmp.path().join(format!("{enc}-{i}"));
-            let o = fsnn(&[
-                "train",
-                "--config",
-                s(&cfg),
-                "--epochs",
-                "2",
-                "--quiet",
-                "--out",
-                s(&out),
-                "--data",
-                s(&mnist_dir()),
-            ]);
+            let o = train(tmp.path(), &cfg, &out, &mnist_dir(), &["--epochs", "2"]);
             assert!(
                 o.status.success(),
                 "{enc}: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
-            let sm: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                    .unwrap();
+            let sm = read_json(&out.join("summary.json"));
             // Bernoulli input learns within 2 short epochs; the FS-coded input
             // (spikes worth d(t) ≤ α/2) drives the deep LIF stack only weakly
             // at init, so only its spikes and determinism are checked.
@@ -222,27 +189,33 @@ fn bad_lif_configs_are_rejected_in_one_line() {
         let cfg = tmp.path().join("bad.toml");
         std::fs::write(&cfg, base.replacen(from, to, 1)).unwrap();
         let out = tmp.path().join("out");
-        let o = fsnn(&[
-            "train",
-            "--config",
-            s(&cfg),
-            "--out",
-            s(&out),
-            "--data",
-            s(&mnist_dir()),
-        ]);
+        let o = fsnn(
+            tmp.path(),
+            &[
+                "train",
+                "--config",
+                s(&cfg),
+                "--out",
+                s(&out),
+                "--data",
+                s(&mnist_dir()),
+            ],
+        );
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{to}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{to}: {err}");
         assert!(err.contains(needle), "{to}: {err}");
         assert!(!out.exists());
     }
-    let o = fsnn(&[
-        "compare",
-        "--config",
-        s(&config("mnist-lif-stbp.toml")),
-        "--seeds",
-        "0",
-    ]);
+    let o = fsnn(
+        tmp.path(),
+        &[
+            "compare",
+            "--config",
+            s(&config("mnist-lif-stbp.toml")),
+            "--seeds",
+            "0",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
 }

@@ -4,6 +4,9 @@
 //! finite differences, SOP counting at borders by hand, and determinism of
 //! the 2-thread training.
 
+mod common;
+
+use common::close_sym;
 use fsnn::config::Config;
 use fsnn::data::Dataset;
 use fsnn::layer::conv::{Conv2d, conv_params};
@@ -21,10 +24,6 @@ fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
-}
-
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
 }
 
 /// L = Σ r ⊙ conv(x); conv is linear in x, W and b, so central
@@ -55,7 +54,7 @@ fn check_conv(geom: ConvGeom, n: usize) {
         xm[i] -= eps;
         let fd = (loss(&lin, &xp) - loss(&lin, &xm)) / (2.0 * eps as f64);
         assert!(
-            close(fd, gx[i] as f64, 1e-4),
+            close_sym(fd, gx[i] as f64, 1e-4),
             "{geom:?} gx[{i}]: fd {fd} vs {}",
             gx[i]
         );
@@ -69,7 +68,7 @@ fn check_conv(geom: ConvGeom, n: usize) {
         lin.weight.as_slice_mut().unwrap()[i] = w0;
         let fd = (lp - lm) / (2.0 * eps as f64);
         assert!(
-            close(fd, gw[i] as f64, 1e-4),
+            close_sym(fd, gw[i] as f64, 1e-4),
             "{geom:?} gw[{i}]: fd {fd} vs {}",
             gw[i]
         );
@@ -83,7 +82,7 @@ fn check_conv(geom: ConvGeom, n: usize) {
         lin.bias[i] = b0;
         let fd = (lp - lm) / (2.0 * eps as f64);
         assert!(
-            close(fd, gb[i] as f64, 1e-4),
+            close_sym(fd, gb[i] as f64, 1e-4),
             "{geom:?} gb[{i}]: fd {fd} vs {}",
             gb[i]
         );
@@ -159,12 +158,12 @@ fn pool_gradients_match_finite_differences() {
             let fa = (avg(&xp) - avg(&xm)) / (2.0 * eps as f64);
             let fm = (max(&xp) - max(&xm)) / (2.0 * eps as f64);
             assert!(
-                close(fa, ga[i] as f64, 2e-3),
+                close_sym(fa, ga[i] as f64, 2e-3),
                 "{g:?} avg gx[{i}]: {fa} vs {}",
                 ga[i]
             );
             assert!(
-                close(fm, gm[i] as f64, 2e-3),
+                close_sym(fm, gm[i] as f64, 2e-3),
                 "{g:?} max gx[{i}]: {fm} vs {}",
                 gm[i]
             );
@@ -233,7 +232,7 @@ fn cnn_backward_matches_finite_differences() {
                 net.layers_mut()[l].weight.as_slice_mut().unwrap()[i] = w0;
                 let fd = (lp - lm) / (2.0 * eps as f64);
                 assert!(
-                    close(fd, grad[i] as f64, 5e-3),
+                    close_sym(fd, grad[i] as f64, 5e-3),
                     "threads {threads} layer {l} w[{i}]: fd {fd} vs {}",
                     grad[i]
                 );

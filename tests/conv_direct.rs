@@ -6,6 +6,9 @@
 //! separate ops (bit for bit); and a whole network with the fast paths on
 //! against the same network with them off.
 
+mod common;
+
+use common::close_sym;
 use fsnn::config::Config;
 use fsnn::layer::conv::{Conv2d, conv_params};
 use fsnn::layer::conv_direct::{self, DirectConv};
@@ -18,10 +21,6 @@ use rand_chacha::ChaCha8Rng;
 
 fn rand_vec(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(lo..hi)).collect()
-}
-
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
 }
 
 fn geom(c_in: usize, h: usize, w: usize, c_out: usize, k: usize, pad: usize) -> ConvGeom {
@@ -63,7 +62,7 @@ fn check_against_im2col(g: ConvGeom, n: usize, seed: u64) {
     d.forward(&xp, n, &wt, Some(lin.bias.as_slice().unwrap()), &mut y);
     for i in 0..y.len() {
         assert!(
-            close(y[i] as f64, y_ref[i] as f64, 1e-5),
+            close_sym(y[i] as f64, y_ref[i] as f64, 1e-5),
             "{g:?} y[{i}]: {} vs {}",
             y[i],
             y_ref[i]
@@ -75,7 +74,7 @@ fn check_against_im2col(g: ConvGeom, n: usize, seed: u64) {
     conv_direct::untranspose_grad(&gwt, g.c_out, g.patch(), &mut gw);
     for i in 0..gw.len() {
         assert!(
-            close(gw[i] as f64, gw_ref[i] as f64, 1e-5),
+            close_sym(gw[i] as f64, gw_ref[i] as f64, 1e-5),
             "{g:?} gw[{i}]: {} vs {}",
             gw[i],
             gw_ref[i]
@@ -90,7 +89,7 @@ fn check_against_im2col(g: ConvGeom, n: usize, seed: u64) {
         d.grad_input(&gy, n, &wflip, &mut gyp, &mut gx);
         for i in 0..gx.len() {
             assert!(
-                close(gx[i] as f64, gx_ref[i] as f64, 1e-5),
+                close_sym(gx[i] as f64, gx_ref[i] as f64, 1e-5),
                 "{g:?} gx[{i}]: {} vs {}",
                 gx[i],
                 gx_ref[i]
@@ -101,8 +100,7 @@ fn check_against_im2col(g: ConvGeom, n: usize, seed: u64) {
 
 #[test]
 fn direct_kernels_match_im2col_gemm() {
-    if !conv_direct::available() {
-        eprintln!("no AVX-512 on this CPU: the direct kernels are not used here");
+    if !common::require_avx512(conv_direct::available(), "direct_kernels_match_im2col_gemm") {
         return;
     }
     let mut seed = 0;
@@ -155,11 +153,19 @@ fn check_fd(
     };
     for i in 0..x.len() {
         let d = fd(x, i, &mut |x| loss(w, x));
-        assert!(close(d, gx[i] as f64, 1e-4), "gx[{i}]: fd {d} vs {}", gx[i]);
+        assert!(
+            close_sym(d, gx[i] as f64, 1e-4),
+            "gx[{i}]: fd {d} vs {}",
+            gx[i]
+        );
     }
     for i in 0..w.len() {
         let d = fd(w, i, &mut |w| loss(w, x));
-        assert!(close(d, gw[i] as f64, 1e-4), "gw[{i}]: fd {d} vs {}", gw[i]);
+        assert!(
+            close_sym(d, gw[i] as f64, 1e-4),
+            "gw[{i}]: fd {d} vs {}",
+            gw[i]
+        );
     }
 }
 
@@ -167,8 +173,10 @@ fn check_fd(
 /// (linear in x, W and b: central differences are exact up to rounding).
 #[test]
 fn direct_gradients_match_finite_differences() {
-    if !conv_direct::available() {
-        eprintln!("no AVX-512 on this CPU: the direct kernels are not used here");
+    if !common::require_avx512(
+        conv_direct::available(),
+        "direct_gradients_match_finite_differences",
+    ) {
         return;
     }
     let g = geom(16, 4, 5, 16, 3, 1);
@@ -423,8 +431,7 @@ fn fast_paths_equal_plain_paths_in_a_network() {
 #[test]
 fn winograd_matches_im2col_gemm() {
     use fsnn::layer::winograd::{Winograd, WinogradScratch};
-    if !conv_direct::available() {
-        eprintln!("no AVX-512 on this CPU: the Winograd path is not used here");
+    if !common::require_avx512(conv_direct::available(), "winograd_matches_im2col_gemm") {
         return;
     }
     let mut seed = 100;
@@ -496,8 +503,10 @@ fn winograd_matches_im2col_gemm() {
 #[test]
 fn winograd_gradients_match_finite_differences() {
     use fsnn::layer::winograd::{Winograd, WinogradScratch};
-    if !conv_direct::available() {
-        eprintln!("no AVX-512 on this CPU: the Winograd path is not used here");
+    if !common::require_avx512(
+        conv_direct::available(),
+        "winograd_gradients_match_finite_differences",
+    ) {
         return;
     }
     let g = geom(16, 4, 6, 16, 3, 1);

@@ -1,13 +1,9 @@
 //! The ANN (`relu` variant) and `fsnn convert`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use common::{assert_input_error, fsnn_cmd, mnist_dir, read_json};
 use fsnn::neuron::{FsCoding, FsTables, Surrogate, Variant};
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-}
 
 #[test]
 fn relu_variant_is_a_clipped_relu_without_spikes() {
@@ -39,8 +35,7 @@ fn relu_variant_is_a_clipped_relu_without_spikes() {
 
 #[test]
 fn convert_an_ann_to_fs_and_fine_tune() {
-    if !data_dir().exists() {
-        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+    if !common::require_data(&mnist_dir(), "convert_an_ann_to_fs_and_fine_tune") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -62,22 +57,21 @@ epochs = 2
     )
     .unwrap();
     let ann = tmp.path().join("ann");
-    let st = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+    let st = fsnn_cmd()
         .args(["train", "-q", "--config"])
         .arg(&cfg)
         .arg("--out")
         .arg(&ann)
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .status()
         .unwrap();
     assert!(st.success());
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ann.join("summary.json")).unwrap()).unwrap();
+    let summary = read_json(&ann.join("summary.json"));
     assert_eq!(summary["spikes_per_image"].as_f64(), Some(0.0));
 
     let conv = tmp.path().join("conv");
-    let st = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+    let st = fsnn_cmd()
         .args([
             "convert",
             "-q",
@@ -91,12 +85,11 @@ epochs = 2
         .arg("--out")
         .arg(&conv)
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .status()
         .unwrap();
     assert!(st.success());
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(conv.join("convert.json")).unwrap()).unwrap();
+    let r = read_json(&conv.join("convert.json"));
     let ann_acc = r["ann"]["accuracy"].as_f64().unwrap();
     let fs_acc = r["converted"]["accuracy"].as_f64().unwrap();
     assert!(ann_acc > 80.0, "ANN {ann_acc}");
@@ -111,18 +104,17 @@ epochs = 2
     assert!(conv.join("finetune/summary.json").exists());
     // The converted model evaluates to the reported numbers.
     let json = tmp.path().join("eval.json");
-    let st = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+    let st = fsnn_cmd()
         .args(["eval", "--checkpoint"])
         .arg(conv.join("model.safetensors"))
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .arg("--json")
         .arg(&json)
         .output()
         .unwrap();
     assert!(st.status.success());
-    let e: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let e = read_json(&json);
     assert_eq!(e["accuracy"].as_f64(), Some(fs_acc));
 }
 
@@ -131,67 +123,38 @@ fn convert_rejects_a_bad_checkpoint_in_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("x.safetensors");
     std::fs::write(&bad, b"not a model").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fsnn"))
+    let out = fsnn_cmd()
         .args(["convert", "--checkpoint"])
         .arg(&bad)
         .arg("--out")
         .arg(tmp.path().join("o"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("x.safetensors"));
+    assert_input_error(&out, &["x.safetensors"]);
     assert!(!tmp.path().join("o").exists());
 }
 
-/// Run the fsnn binary with `args`; returns whether it succeeded.
-fn fsnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> bool {
-    let out = Command::new(env!("CARGO_BIN_EXE_fsnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .unwrap();
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    out.status.success()
-}
-
 /// Train the ANN of config `text` into `dir/ann`; the ANN's checkpoint.
-fn train_ann(dir: &Path, text: &str) -> PathBuf {
+fn train_ann(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     let (cfg, ann) = (dir.join("ann.toml"), dir.join("ann"));
     std::fs::write(&cfg, text).unwrap();
-    let data = data_dir();
-    assert!(fsnn(&[
-        &"train",
-        &"-q",
-        &"--config",
-        &cfg,
-        &"--out",
-        &ann,
-        &"--data",
-        &data
-    ]));
+    common::assert_ok(&common::train(dir, &cfg, &ann, &mnist_dir(), &[]));
     ann.join("model.safetensors")
 }
 
 /// `convert.json` of `fsnn convert` with `args` into `out`.
-fn convert(ann: &Path, out: &Path, args: &[&str]) -> serde_json::Value {
-    let data = data_dir();
-    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"convert", &"-q", &"--checkpoint", &ann];
-    all.extend(args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>));
-    all.extend([
-        &"--out" as &dyn AsRef<std::ffi::OsStr>,
-        &out,
-        &"--data",
-        &data,
-    ]);
-    assert!(fsnn(&all));
-    serde_json::from_str(&std::fs::read_to_string(out.join("convert.json")).unwrap()).unwrap()
+fn convert(ann: &std::path::Path, out: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let data = mnist_dir();
+    let mut all = vec!["convert", "-q", "--checkpoint", common::s(ann)];
+    all.extend_from_slice(args);
+    all.extend(["--out", common::s(out), "--data", common::s(&data)]);
+    common::assert_ok(&common::fsnn(out.parent().expect("a parent"), &all));
+    read_json(&out.join("convert.json"))
 }
 
 #[test]
 fn convert_a_relu_conv_net_to_fs() {
-    if !data_dir().exists() {
-        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+    if !common::require_data(&mnist_dir(), "convert_a_relu_conv_net_to_fs") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -234,8 +197,7 @@ fn convert_a_relu_conv_net_to_fs() {
 
 #[test]
 fn convert_an_ann_to_if_rate_coding() {
-    if !data_dir().exists() {
-        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+    if !common::require_data(&mnist_dir(), "convert_an_ann_to_if_rate_coding") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

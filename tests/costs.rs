@@ -2,6 +2,9 @@
 //! out by hand, through the real forward pass and evaluation: a 2-2-1 FS
 //! network and a 2-2-1 LIF network (analog input, spiking output).
 
+mod common;
+
+use common::close;
 use fsnn::config::ModelConfig;
 use fsnn::data::Dataset;
 use fsnn::metrics::evaluate;
@@ -24,9 +27,8 @@ fn one_image(x: Vec<f32>) -> Dataset {
     }
 }
 
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() < 1e-9 * (1.0 + b.abs())
-}
+/// Absolute and relative tolerance of the hand-computed costs.
+const TOL: f64 = 1e-9;
 
 #[test]
 fn fs_tiny_network_by_hand() {
@@ -56,12 +58,12 @@ fn fs_tiny_network_by_hand() {
     assert_eq!(c.sops_per_image, 7.0);
     assert_eq!(c.snn_macs_per_image, 0.0);
     assert_eq!(c.ann_macs_per_image, 6.0); // 2·2 + 2·1
-    assert!(close(c.snn_energy_pj_float32, 7.0 * 0.9));
-    assert!(close(c.ann_energy_pj_float32, 6.0 * 4.6));
-    assert!(close(c.snn_energy_pj_int8, 7.0 * 0.03));
-    assert!(close(c.ann_energy_pj_int8, 6.0 * 0.23));
-    assert!(close(c.snn_energy_pj_user.unwrap(), 0.7));
-    assert!(close(c.ann_energy_pj_user.unwrap(), 6.0));
+    assert!(close(c.snn_energy_pj_float32, 7.0 * 0.9, TOL, TOL));
+    assert!(close(c.ann_energy_pj_float32, 6.0 * 4.6, TOL, TOL));
+    assert!(close(c.snn_energy_pj_int8, 7.0 * 0.03, TOL, TOL));
+    assert!(close(c.ann_energy_pj_int8, 6.0 * 0.23, TOL, TOL));
+    assert!(close(c.snn_energy_pj_user.unwrap(), 0.7, TOL, TOL));
+    assert!(close(c.ann_energy_pj_user.unwrap(), 6.0, TOL, TOL));
     assert_eq!((c.latency_steps, c.pipeline_interval_steps), (4, 2));
 }
 
@@ -99,11 +101,13 @@ fn lif_tiny_network_by_hand() {
     assert_eq!(c.sops_per_image, 2.0);
     assert_eq!(c.snn_macs_per_image, 4.0);
     assert_eq!(c.ann_macs_per_image, 6.0);
-    assert!(close(c.snn_energy_pj_float32, 2.0 * 0.9 + 4.0 * 4.6)); // 20.2
-    assert!(close(c.ann_energy_pj_float32, 27.6));
-    assert!(close(c.snn_energy_pj_int8, 2.0 * 0.03 + 4.0 * 0.23)); // 0.98
-    assert!(close(c.ann_energy_pj_int8, 1.38));
-    assert!(close(c.snn_energy_pj_user.unwrap(), 4.2));
-    assert!(close(c.ann_energy_pj_user.unwrap(), 6.0));
+    let snn_f32 = 2.0 * 0.9 + 4.0 * 4.6; // 20.2
+    assert!(close(c.snn_energy_pj_float32, snn_f32, TOL, TOL));
+    assert!(close(c.ann_energy_pj_float32, 27.6, TOL, TOL));
+    let snn_int8 = 2.0 * 0.03 + 4.0 * 0.23; // 0.98
+    assert!(close(c.snn_energy_pj_int8, snn_int8, TOL, TOL));
+    assert!(close(c.ann_energy_pj_int8, 1.38, TOL, TOL));
+    assert!(close(c.snn_energy_pj_user.unwrap(), 4.2, TOL, TOL));
+    assert!(close(c.ann_energy_pj_user.unwrap(), 6.0, TOL, TOL));
     assert_eq!((c.latency_steps, c.pipeline_interval_steps), (2, 2));
 }

@@ -1,31 +1,15 @@
 //! Integration tests for the IDX reader and dataset loading, using small
 //! synthetic IDX files written to temporary directories.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use common::{gzip, idx_bytes};
 use fsnn::data::idx::{read_idx, read_images, read_labels};
 use fsnn::data::{DatasetKind, Split, find_data_dir, load_split};
 use fsnn::error::Error;
 use tempfile::TempDir;
-
-/// Build the bytes of an IDX file of type `0x08` with the given dims and data.
-fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(bytes).expect("gzip write");
-    enc.finish().expect("gzip finish")
-}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
@@ -425,12 +409,8 @@ fn dataset_kind_names() {
 
 #[test]
 fn real_mnist_test_split() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if !fsnn::data::dataset::has_files(&dir) {
-        eprintln!(
-            "skipping real_mnist_test_split: no MNIST files in {}",
-            dir.display()
-        );
+    let dir = common::mnist_dir();
+    if !common::require_data(&dir, "real_mnist_test_split") {
         return;
     }
     let ds = load_split(&dir, DatasetKind::Mnist, Split::Test, Some(11), None).expect("load");

@@ -1,5 +1,7 @@
 //! `fsnn fit`: fitting FS tables to activations.
 
+mod common;
+
 use fsnn::convert::fit::{Activation, FitOptions, fit, score};
 use fsnn::neuron::{FsCoding, FsTables, Surrogate, Variant};
 
@@ -53,12 +55,9 @@ fn fitting_improves_on_the_initial_tables() {
 
 #[test]
 fn cli_rejects_bad_range_in_one_line() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fsnn"))
+    let out = common::fsnn_cmd()
         .args(["fit", "--activation", "silu", "--k", "4", "--range", "3,1"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1);
-    assert!(err.contains("--range"), "{err}");
+    common::assert_input_error(&out, &["--range"]);
 }

@@ -7,6 +7,9 @@
 // Index loops over parallel arrays read most plainly here.
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
+use common::close;
 use fsnn::neuron::{FsCoding, FsTables, Surrogate, SurrogateKind, Variant};
 use serde_json::Value;
 
@@ -32,9 +35,8 @@ fn f64s(v: &Value) -> Vec<f64> {
         .collect()
 }
 
-fn close(got: f32, want: f64) -> bool {
-    (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs())
-}
+/// Absolute and relative tolerance against the reference values.
+const TOL: f64 = 1e-5;
 
 struct Case {
     name: String,
@@ -113,7 +115,7 @@ fn forward_matches_reference() {
         c.coding.forward(&c.x, &mut out);
         for (i, &o) in out.iter().enumerate() {
             assert!(
-                close(o, c.out[i]),
+                close(o, c.out[i], TOL, TOL),
                 "{}: x={} out={} want {}",
                 c.name,
                 c.x[i],
@@ -154,7 +156,7 @@ fn gradient_matches_reference() {
         c.coding.backward(&c.x, &g, &mut gx);
         for (i, &g) in gx.iter().enumerate() {
             assert!(
-                close(g, c.dout_dx[i]),
+                close(g, c.dout_dx[i], TOL, TOL),
                 "{}: x={} dout_dx={} want {}",
                 c.name,
                 c.x[i],
@@ -176,7 +178,7 @@ fn gradient_scales_with_upstream_gradient() {
         c.coding.backward(&c.x, &g, &mut gx);
         for i in 0..c.x.len() {
             let want = g[i] as f64 * c.dout_dx[i];
-            assert!(close(gx[i], want), "{}: x={}", c.name, c.x[i]);
+            assert!(close(gx[i], want, TOL, TOL), "{}: x={}", c.name, c.x[i]);
         }
     }
 }
@@ -193,14 +195,14 @@ fn forward_train_matches_reference() {
         assert_eq!(total as f64, want_total, "{}: total spikes", c.name);
         for i in 0..n {
             assert!(
-                close(out[i], c.out[i]),
+                close(out[i], c.out[i], TOL, TOL),
                 "{}: x={} out={}",
                 c.name,
                 c.x[i],
                 out[i]
             );
             assert!(
-                close(deriv[i], c.dout_dx[i]),
+                close(deriv[i], c.dout_dx[i], TOL, TOL),
                 "{}: x={} deriv={} want {}",
                 c.name,
                 c.x[i],

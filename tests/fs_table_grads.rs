@@ -2,6 +2,9 @@
 //! (`FsCoding::backward_full`), checked against central finite differences
 //! of a smooth version and against a plain step-by-step reference.
 
+mod common;
+
+use common::close;
 use fsnn::neuron::fs_grad::TableGrads;
 use fsnn::neuron::{FsCoding, FsTables, Surrogate, SurrogateKind, Variant};
 
@@ -86,10 +89,6 @@ fn random_case(rng: &mut Lcg, k: usize, n: usize) -> (Tab, Vec<f64>, Vec<f64>) {
     (tab, x, g)
 }
 
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * (1.0 + b.abs())
-}
-
 #[test]
 fn smooth_table_gradients_match_finite_differences() {
     let mut rng = Lcg(7);
@@ -131,7 +130,7 @@ fn smooth_table_gradients_match_finite_differences() {
                 let fd = (bump(eps) - bump(-eps)) / (2.0 * eps);
                 let want = if half && name == "d" { 0.0 } else { fd };
                 assert!(
-                    close(analytic, want, 2e-3),
+                    close(analytic, want, 2e-3, 2e-3),
                     "k={k} half={half} λ={lam} ∂{name}({}) = {analytic}, finite differences {fd}",
                     t + 1
                 );
@@ -145,7 +144,11 @@ fn smooth_table_gradients_match_finite_differences() {
             let fd = (smooth_objective(&tab, half, &xp, &g, lam)
                 - smooth_objective(&tab, half, &xm, &g, lam))
                 / (2.0 * eps);
-            assert!(close(gx[i] as f64, fd, 2e-3), "∂x[{i}] = {} vs {fd}", gx[i]);
+            assert!(
+                close(gx[i] as f64, fd, 2e-3, 2e-3),
+                "∂x[{i}] = {} vs {fd}",
+                gx[i]
+            );
         }
     }
 }
@@ -213,21 +216,21 @@ fn hard_table_gradients_match_a_step_by_step_reference() {
                 let (rx, rt, rh, rd) = reference(&tab, half, &sur, &x, &g, lam);
                 for i in 0..x.len() {
                     assert!(
-                        close(gx[i] as f64, rx[i], 1e-5),
+                        close(gx[i] as f64, rx[i], 1e-5, 1e-5),
                         "{kind:?} half={half} gx[{i}]"
                     );
                 }
                 for t in 0..k {
                     assert!(
-                        close(tg.t[t], rt[t], 1e-4),
+                        close(tg.t[t], rt[t], 1e-4, 1e-4),
                         "{kind:?} half={half} λ={lam} T[{t}]"
                     );
                     assert!(
-                        close(tg.h[t], rh[t], 1e-4),
+                        close(tg.h[t], rh[t], 1e-4, 1e-4),
                         "{kind:?} half={half} λ={lam} h[{t}]"
                     );
                     assert!(
-                        close(tg.d[t], rd[t], 1e-4),
+                        close(tg.d[t], rd[t], 1e-4, 1e-4),
                         "{kind:?} half={half} λ={lam} d[{t}]"
                     );
                 }
@@ -258,8 +261,8 @@ fn gradients_accumulate_across_calls() {
     c.backward_full(&xf[..10], &gf[..10], 0.0, &mut gx[..10], &mut twice);
     c.backward_full(&xf[10..], &gf[10..], 0.0, &mut gx[10..], &mut twice);
     for t in 0..3 {
-        assert!(close(once.t[t], twice.t[t], 1e-6));
-        assert!(close(once.d[t], twice.d[t], 1e-6));
+        assert!(close(once.t[t], twice.t[t], 1e-6, 1e-6));
+        assert!(close(once.d[t], twice.d[t], 1e-6, 1e-6));
     }
     assert!(
         once.d.iter().any(|&v| v != 0.0),

@@ -19,13 +19,14 @@
 //! `tests/data/fuzz-regressions/` (`write_regressions` shows how each was
 //! made); `seed_corpus` also puts them in every fuzz run's corpus.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use common::{gzip, idx_bytes};
 use fsnn::checkpoint::container::Container;
 use fsnn::checkpoint::{self, state};
 use fsnn::config::Config;
@@ -178,21 +179,6 @@ fn with_file<T>(bytes: &[u8], f: impl FnOnce(&Path) -> T) -> T {
     file.write_all(bytes).expect("write temp file");
     file.flush().expect("flush temp file");
     f(file.path())
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-    enc.write_all(bytes).expect("gzip to memory");
-    enc.finish().expect("gzip to memory")
-}
-
-fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
 }
 
 /// Offset of the tensor data in safetensors bytes (after the JSON header).

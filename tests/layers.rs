@@ -5,6 +5,9 @@
 // Index loops over parallel arrays read most plainly here.
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
+use common::assert_close;
 use fsnn::config::ModelConfig;
 use fsnn::layer::Linear;
 use fsnn::model::Mlp;
@@ -48,13 +51,6 @@ fn linear_loss(lin: &Linear, x: &[f32], r: &[f32], batch: usize, s: f32) -> f64 
 fn central_diff(mut f: impl FnMut(f32) -> f64, p: f32, h: f32) -> f64 {
     let (pp, pm) = (p + h, p - h);
     (f(pp) - f(pm)) / (pp as f64 - pm as f64)
-}
-
-fn assert_close(got: f32, want: f64, abs: f64, rel: f64, what: &str) {
-    assert!(
-        (got as f64 - want).abs() <= abs + rel * want.abs(),
-        "{what}: got {got}, want {want}"
-    );
 }
 
 #[test]

@@ -16,6 +16,7 @@
 // Index loops over parallel arrays read most plainly here.
 #![allow(clippy::needless_range_loop)]
 
+mod common;
 mod learn_ref;
 use learn_ref::*;
 

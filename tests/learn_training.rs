@@ -5,14 +5,11 @@
 
 #![allow(clippy::needless_range_loop)]
 
+mod common;
 mod learn_ref;
 use learn_ref::*;
 
 // ----------------------------------------------------- training on MNIST
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-}
 
 /// The reference network (configs/mnist-fs-stbp.toml) with every table
 /// learnable, 3000 training and 500 test images, 2 epochs.
@@ -32,11 +29,11 @@ fn base_config() -> Config {
 fn data() -> Option<&'static (Dataset, Dataset)> {
     static DATA: OnceLock<Option<(Dataset, Dataset)>> = OnceLock::new();
     DATA.get_or_init(|| {
-        if !data_dir().exists() {
-            eprintln!("skipping: MNIST not found at {}", data_dir().display());
+        let dir = common::mnist_dir();
+        if !common::require_data(&dir, "learn_training") {
             return None;
         }
-        Some(fsnn::run::load_data(&base_config(), Some(&data_dir())).expect("MNIST"))
+        Some(fsnn::run::load_data(&base_config(), Some(&dir)).expect("MNIST"))
     })
     .as_ref()
 }
@@ -158,19 +155,6 @@ impl Observer for GrabState {
     }
 }
 
-fn metrics_sans_timing(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "train_seconds").unwrap();
-    text.lines()
-        .map(|l| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            f.remove(col);
-            f.join(",")
-        })
-        .collect()
-}
-
 #[test]
 fn exact_resume_with_learnable_tables() {
     let Some((train, test)) = data() else {
@@ -232,8 +216,8 @@ fn exact_resume_with_learnable_tables() {
         "summaries differ"
     );
     assert_eq!(
-        metrics_sans_timing(&resumed),
-        metrics_sans_timing(&full),
+        common::metrics_without_timing(&resumed),
+        common::metrics_without_timing(&full),
         "metrics.csv differs"
     );
     let (mf, mr) = (mlp_of(&t_full), mlp_of(&t_res));

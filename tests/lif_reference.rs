@@ -4,6 +4,9 @@
 //! `Σ_t w(t)·o(t)` with the rectangular surrogate, with and without the
 //! detached reset.
 
+mod common;
+
+use common::close;
 use fsnn::neuron::{Lif, Surrogate, SurrogateKind};
 use serde_json::Value;
 
@@ -27,9 +30,8 @@ fn time_major(v: &Value) -> (Vec<f64>, usize, usize) {
     (out, t, n)
 }
 
-fn close(got: f32, want: f64) -> bool {
-    (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs())
-}
+/// Absolute and relative tolerance against the reference values.
+const TOL: f64 = 1e-5;
 
 #[test]
 fn lif_matches_reference_values() {
@@ -57,7 +59,7 @@ fn lif_matches_reference_values() {
         let (spk, _, _) = time_major(&c["spikes"]);
         for j in 0..t * n {
             assert!(
-                close(u[j], mem[j]),
+                close(u[j], mem[j], TOL, TOL),
                 "case {ci} u[{j}] {} vs {}",
                 u[j],
                 mem[j]
@@ -77,7 +79,7 @@ fn lif_matches_reference_values() {
         let (want, _, _) = time_major(&c["dloss_dinput"]);
         for j in 0..t * n {
             assert!(
-                close(gi[j], want[j]),
+                close(gi[j], want[j], TOL, TOL),
                 "case {ci} (detach {}) grad[{j}] {} vs {}",
                 lif.detach_reset,
                 gi[j],

@@ -2,17 +2,13 @@
 //! resumed with `fsnn train --resume` ends with the same files as an
 //! uninterrupted run of the same config and seed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn fsnn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fsnn"))
-}
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-}
+use common::{fsnn_cmd, metrics_without_timing, mnist_dir, summary_without_timing};
 
 const CONFIG: &str = r#"
 name = "resume-test"
@@ -34,38 +30,14 @@ fn csv_rows(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// summary.json without its timing fields.
-fn summary_sans_timing(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let o = v.as_object_mut().unwrap();
-    o.remove("train_seconds");
-    o.remove("seconds_per_epoch");
-    v
-}
-
-/// metrics.csv without the train_seconds column.
-fn metrics_sans_timing(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "train_seconds").unwrap();
-    text.lines()
-        .map(|l| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            f.remove(col);
-            f.join(",")
-        })
-        .collect()
-}
-
 fn train(cfg: &Path, out: &Path) {
-    let st = fsnn()
+    let st = fsnn_cmd()
         .args(["train", "--quiet", "--config"])
         .arg(cfg)
         .arg("--out")
         .arg(out)
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .status()
         .unwrap();
     assert!(st.success());
@@ -73,8 +45,10 @@ fn train(cfg: &Path, out: &Path) {
 
 #[test]
 fn sigkill_mid_run_then_resume_gives_identical_results() {
-    if !data_dir().exists() {
-        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+    if !common::require_data(
+        &mnist_dir(),
+        "sigkill_mid_run_then_resume_gives_identical_results",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -87,13 +61,13 @@ fn sigkill_mid_run_then_resume_gives_identical_results() {
     // Start the same run, kill it with SIGKILL once two epochs are saved
     // (i.e. somewhere inside epoch 3).
     let killed = tmp.path().join("killed");
-    let mut child = fsnn()
+    let mut child = fsnn_cmd()
         .args(["train", "--quiet", "--config"])
         .arg(&cfg)
         .arg("--out")
         .arg(&killed)
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -118,17 +92,23 @@ fn sigkill_mid_run_then_resume_gives_identical_results() {
     let rows_at_kill = csv_rows(&killed);
     assert!(rows_at_kill < 6, "killed after {rows_at_kill} epochs");
 
-    let st = fsnn()
+    let st = fsnn_cmd()
         .args(["train", "--quiet", "--resume"])
         .arg(&killed)
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .status()
         .unwrap();
     assert!(st.success());
 
-    assert_eq!(summary_sans_timing(&full), summary_sans_timing(&killed));
-    assert_eq!(metrics_sans_timing(&full), metrics_sans_timing(&killed));
+    assert_eq!(
+        summary_without_timing(&full),
+        summary_without_timing(&killed)
+    );
+    assert_eq!(
+        metrics_without_timing(&full),
+        metrics_without_timing(&killed)
+    );
     assert_eq!(
         std::fs::read(full.join("model.safetensors")).unwrap(),
         std::fs::read(killed.join("model.safetensors")).unwrap(),
@@ -143,7 +123,7 @@ fn sigkill_mid_run_then_resume_gives_identical_results() {
 #[test]
 fn resume_of_a_directory_without_state_is_a_one_line_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = fsnn()
+    let out = fsnn_cmd()
         .args(["train", "--resume"])
         .arg(tmp.path())
         .output()
@@ -156,8 +136,10 @@ fn resume_of_a_directory_without_state_is_a_one_line_error() {
 
 #[test]
 fn divergence_stops_with_epoch_batch_and_layer_and_keeps_the_last_state() {
-    if !data_dir().exists() {
-        eprintln!("skipping: MNIST not found at {}", data_dir().display());
+    if !common::require_data(
+        &mnist_dir(),
+        "divergence_stops_with_epoch_batch_and_layer_and_keeps_the_last_state",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -175,13 +157,13 @@ fn divergence_stops_with_epoch_batch_and_layer_and_keeps_the_last_state() {
     )
     .unwrap();
     let out_dir = tmp.path().join("run");
-    let out = fsnn()
+    let out = fsnn_cmd()
         .args(["train", "--quiet", "--config"])
         .arg(&cfg)
         .arg("--out")
         .arg(&out_dir)
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -200,11 +182,11 @@ fn divergence_stops_with_epoch_batch_and_layer_and_keeps_the_last_state() {
         fsnn::checkpoint::state::load(&out_dir.join("state.safetensors")).unwrap();
     assert_eq!(trainer.epoch, 1);
     assert_eq!(progress.last.unwrap().epoch, 1);
-    let again = fsnn()
+    let again = fsnn_cmd()
         .args(["train", "--quiet", "--resume"])
         .arg(&out_dir)
         .arg("--data")
-        .arg(data_dir())
+        .arg(mnist_dir())
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(2));

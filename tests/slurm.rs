@@ -7,20 +7,19 @@
 //! The jobs run `target/release/fsnn` (`CARGO_BIN_EXE_fsnn`), built before
 //! any test starts. The tests take a lock so that only one submits at a time.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::{mnist_dir, run_ok};
 use tempfile::TempDir;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn mnist_dir() -> PathBuf {
-    root().join("../shared/data/mnist")
 }
 
 fn smoke_grid() -> PathBuf {
@@ -28,21 +27,9 @@ fn smoke_grid() -> PathBuf {
 }
 
 fn fsnn() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fsnn"));
+    let mut c = common::fsnn_cmd();
     c.env("FSNN_SLURM_POLL", "0.3");
     c
-}
-
-fn run_ok(mut c: Command) -> Output {
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{:?} failed: {}{}",
-        c,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
 }
 
 /// Serialises the tests that submit jobs (a 2-CPU node).
@@ -73,17 +60,7 @@ fn cluster(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
 
 /// (report.md, report.csv) of `fsnn report INPUT --out OUT`.
 fn report(input: &Path, out: &Path) -> (String, String) {
-    let mut c = fsnn();
-    c.arg("report")
-        .arg(input)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet");
-    run_ok(c);
-    (
-        std::fs::read_to_string(out.join("report.md")).unwrap(),
-        std::fs::read_to_string(out.join("report.csv")).unwrap(),
-    )
+    common::report(&[input], out)
 }
 
 /// The smoke grid swept locally, without Slurm, and its report (once).

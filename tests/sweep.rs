@@ -4,16 +4,15 @@
 //! Grids are small (1 epoch on a few thousand MNIST images) and reference
 //! `configs/mnist-fs-stbp.toml` by absolute path.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{fsnn_cmd, mnist_dir, report, run_ok};
 use tempfile::TempDir;
-
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-}
 
 fn base_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/mnist-fs-stbp.toml")
@@ -46,12 +45,8 @@ fn write_grid(dir: &Path, text: &str) -> PathBuf {
     p
 }
 
-fn fsnn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fsnn"))
-}
-
 fn sweep_cmd(grid: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut c = fsnn();
+    let mut c = fsnn_cmd();
     c.arg("sweep")
         .arg("--grid")
         .arg(grid)
@@ -62,32 +57,6 @@ fn sweep_cmd(grid: &Path, out: &Path, extra: &[&str]) -> Command {
         .arg("--quiet")
         .args(extra);
     c
-}
-
-fn run_ok(mut c: Command) -> Output {
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{:?} failed: {}",
-        c,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-/// Run `fsnn report INPUTS --out OUT`; returns (report.md, report.csv).
-fn report(inputs: &[PathBuf], out: &Path) -> (String, String) {
-    let mut c = fsnn();
-    c.arg("report")
-        .args(inputs)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet");
-    run_ok(c);
-    (
-        std::fs::read_to_string(out.join("report.md")).unwrap(),
-        std::fs::read_to_string(out.join("report.csv")).unwrap(),
-    )
 }
 
 /// Every line of a results file: ends with '\n', parses, unique run id.
@@ -268,14 +237,14 @@ fn invalid_grids_exit_2_and_write_nothing() {
 #[test]
 fn report_rejects_missing_or_empty_results() {
     let tmp = TempDir::new().unwrap();
-    let o = fsnn()
+    let o = fsnn_cmd()
         .args(["report", "/nonexistent/results.jsonl", "--quiet"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let empty = tmp.path().join("results.jsonl");
     std::fs::write(&empty, "").unwrap();
-    let o = fsnn()
+    let o = fsnn_cmd()
         .arg("report")
         .arg(&empty)
         .arg("--quiet")

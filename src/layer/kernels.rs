@@ -15,20 +15,17 @@
 /// Rows per [`rows_gemm`] block (12 for short sums, see `wide`).
 const PIX: usize = 6;
 /// Offsets per [`acc_outer`] block.
+#[cfg(target_arch = "x86_64")]
 const Q: usize = 8;
 /// The widest [`acc_outer`] block (for a last block of 9..12 offsets).
+#[cfg(target_arch = "x86_64")]
 const WIDE_Q: usize = 12;
 
-/// Whether the kernels can run on this CPU (AVX-512F).
+/// Whether the kernels run in this process: the SIMD level, detected
+/// once at start (and lowered by `FSNN_SIMD`), is AVX-512
+/// ([`crate::simd::level`]), so the CPU has AVX-512F.
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::simd::level() == crate::simd::SimdLevel::Avx512
 }
 
 /// `out[i·os + o] = bias[o] + Σ_r x[i·xs + off[r]]·w[r·co + o]` for rows
@@ -98,7 +95,8 @@ fn block<const P: usize>(
     {
         let mut cb = 0;
         while cb < co {
-            // SAFETY: `rows_gemm` checked AVX-512F and that every row
+            // SAFETY: `rows_gemm` checked `available()` (AVX-512F detected
+            // at start, the cached SIMD level) and that every row
             // i0..i0+P, offset, weight row, bias and output channel
             // cb..cb+16V ≤ co lies inside its slice.
             unsafe {
@@ -166,7 +164,8 @@ pub fn acc_outer(
             while cb < co {
                 let v2 = co - cb >= 32;
                 let (xs, r) = (x.as_ptr(), ((na, xa, ga), (nb, xb, gb)));
-                // SAFETY: checked above: AVX-512F, every x and g index of
+                // SAFETY: checked above: `available()` (AVX-512F detected at
+                // start, the cached SIMD level), every x and g index of
                 // the loops, rows k0..k0+q and channels cb..cb+16V ≤ co of acc.
                 unsafe {
                     let (gp, ap) = (g.as_ptr().add(cb), acc.as_mut_ptr().add(k0 * co + cb));
@@ -184,7 +183,7 @@ pub fn acc_outer(
     }
 }
 
-/// AVX-512 kernels (the CPU is checked by the callers).
+/// AVX-512 kernels (the callers check [`available`]).
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::arch::x86_64::*;
@@ -193,10 +192,12 @@ mod simd {
     /// for `P` rows × `V` vectors of 16 channels (no bias: 0).
     ///
     /// # Safety
-    /// AVX-512F must be available; `xi[(P−1)·xs + max(off)]`,
+    /// The SIMD level is AVX-512; `xi[(P−1)·xs + max(off)]`,
     /// `wt[(off.len()−1)·ws + 16V − 1]`, `bias[16V − 1]` and
     /// `out[(P−1)·os + 16V − 1]` must be in bounds.
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(
+        enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+    )]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn fwd<const P: usize, const V: usize>(
         xi: *const f32,
@@ -240,8 +241,10 @@ mod simd {
     /// for `k < off.len() ≤ Q`, `V` vectors of 16 channels.
     ///
     /// # Safety
-    /// AVX-512F must be available; every index above must be in bounds.
-    #[target_feature(enable = "avx512f")]
+    /// The SIMD level is AVX-512; every index above must be in bounds.
+    #[target_feature(
+        enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+    )]
     pub unsafe fn grad_w<const Q: usize, const V: usize>(
         xi: *const f32,
         gi: *const f32,

@@ -8,6 +8,7 @@ use ndarray::{Array1, Array2};
 use rand::RngExt;
 
 use super::matmul::matmul;
+use crate::simd::multiversion;
 
 /// A fully connected layer with its gradient buffers.
 #[derive(Clone, Debug)]
@@ -60,11 +61,7 @@ impl Linear {
         let (i, o) = (self.inputs(), self.outputs());
         let y = &mut y[..batch * o];
         let b = self.bias.as_slice().expect("contiguous bias");
-        for row in y.chunks_exact_mut(o) {
-            for (yv, bv) in row.iter_mut().zip(b) {
-                *yv = bias_scale * bv;
-            }
-        }
+        fill_rows(y, b, bias_scale);
         let w = self.weight.as_slice().expect("contiguous weight");
         matmul(y, &x[..batch * i], w, batch, o, i, false, true, true);
     }
@@ -142,14 +139,27 @@ fn backward_with(
     }
 }
 
-/// `gb (+)= Σ_rows gy` for `gy [rows × o]` (added with `accumulate`).
-pub fn grad_bias_into(gy: &[f32], o: usize, gb: &mut [f32], accumulate: bool) {
-    if !accumulate {
-        gb[..o].fill(0.0);
+multiversion! {
+    /// Every row of `y [rows × b.len()]` = `scale·b`.
+    fn fill_rows(y: &mut [f32], b: &[f32], scale: f32) {
+        for row in y.chunks_exact_mut(b.len()) {
+            for (yv, bv) in row.iter_mut().zip(b) {
+                *yv = scale * bv;
+            }
+        }
     }
-    for row in gy.chunks_exact(o) {
-        for (b, v) in gb.iter_mut().zip(row) {
-            *b += v;
+}
+
+multiversion! {
+    /// `gb (+)= Σ_rows gy` for `gy [rows × o]` (added with `accumulate`).
+    pub fn grad_bias_into(gy: &[f32], o: usize, gb: &mut [f32], accumulate: bool) {
+        if !accumulate {
+            gb[..o].fill(0.0);
+        }
+        for row in gy.chunks_exact(o) {
+            for (b, v) in gb.iter_mut().zip(row) {
+                *b += v;
+            }
         }
     }
 }

@@ -279,7 +279,8 @@ impl Winograd {
         let ci = self.geom.c_in;
         assert!(xp.len() >= c * self.padded_len(), "winograd: input");
         assert!(v.len() >= c * self.th * self.tw * 16 * ci, "winograd: V");
-        // SAFETY: `new` checked AVX-512F and ci % 16; sizes asserted above.
+        // SAFETY: `new` checked `supports` (AVX-512F detected at start,
+        // the cached SIMD level) and ci % 16; sizes asserted above.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             simd::input(self.chunk(c), ci, xp.as_ptr(), v.as_mut_ptr())

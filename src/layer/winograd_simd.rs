@@ -47,8 +47,10 @@ fn neg(a: __m512) -> __m512 {
 /// `v [T × 16 × ci]`.
 ///
 /// # Safety
-/// AVX-512F; `xp` holds `c·plen` floats, `v` `c·th·tw·16·ci`, `ci % 16 == 0`.
-#[target_feature(enable = "avx512f")]
+/// SIMD level AVX-512; `xp` holds `c·plen` floats, `v` `c·th·tw·16·ci`, `ci % 16 == 0`.
+#[target_feature(
+    enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+)]
 pub unsafe fn input(k: Chunk, ci: usize, xp: *const f32, v: *mut f32) {
     unsafe {
         let mut t = 0;
@@ -89,9 +91,11 @@ pub unsafe fn input(k: Chunk, ci: usize, xp: *const f32, v: *mut f32) {
 /// `Y = Aᵀ M A + b` of every tile into `y [c·h·w × co]`.
 ///
 /// # Safety
-/// AVX-512F; `m` holds `c·th·tw·16·co` floats, `y` `c·h·w·co`, `bias`
+/// SIMD level AVX-512; `m` holds `c·th·tw·16·co` floats, `y` `c·h·w·co`, `bias`
 /// `co`, `co % 16 == 0`, `h = 2·th`, `w = 2·tw`.
-#[target_feature(enable = "avx512f")]
+#[target_feature(
+    enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+)]
 pub unsafe fn output(k: Chunk, co: usize, m: *const f32, bias: *const f32, y: *mut f32) {
     unsafe {
         let mut t = 0;
@@ -128,8 +132,10 @@ pub unsafe fn output(k: Chunk, co: usize, m: *const f32, bias: *const f32, y: *m
 /// `gM = A gY Aᵀ` of every tile: `gy [c·h·w × co]`, `gm [T × 16 × co]`.
 ///
 /// # Safety
-/// AVX-512F; sizes as in [`output`].
-#[target_feature(enable = "avx512f")]
+/// SIMD level AVX-512; sizes as in [`output`].
+#[target_feature(
+    enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+)]
 pub unsafe fn grad_output(k: Chunk, co: usize, gy: *const f32, gm: *mut f32) {
     unsafe {
         let mut t = 0;
@@ -171,9 +177,11 @@ pub unsafe fn grad_output(k: Chunk, co: usize, gy: *const f32, gm: *mut f32) {
 /// `gxp [c × plen]` (tile after tile, rows then columns).
 ///
 /// # Safety
-/// AVX-512F; `gv` holds `c·th·tw·16·ci` floats, `gxp` `c·plen`,
+/// SIMD level AVX-512; `gv` holds `c·th·tw·16·ci` floats, `gxp` `c·plen`,
 /// `ci % 16 == 0`.
-#[target_feature(enable = "avx512f")]
+#[target_feature(
+    enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+)]
 pub unsafe fn grad_input(k: Chunk, ci: usize, gv: *const f32, gxp: *mut f32) {
     unsafe {
         let mut t = 0;

@@ -28,7 +28,7 @@ use super::fs_grad::TableGrads;
 use super::fs_kernels::{self as kernels, Steps};
 use super::fs_learn::{LearnMode, LearnableTables};
 use super::relu::Relu;
-use super::surrogate::{Surrogate, with_step_surrogate};
+use super::surrogate::Surrogate;
 use super::{Grads, Neuron, Pass, Saved, Span, TimeLayout, times_deriv};
 
 /// Largest supported number of steps per coding.
@@ -161,7 +161,10 @@ impl FsCoding {
             self.relu(x, out, None);
             return 0;
         }
-        self.forward_with(x, out, kernels::step)
+        assert_eq!(x.len(), out.len());
+        let st = self.steps();
+        let total = kernels::forward(&st, x, out);
+        total - kernels::count_lanes_padding(&st, x.len() % kernels::LANES)
     }
 
     /// Forward with another spike function in place of Θ (e.g. a sigmoid,
@@ -195,11 +198,7 @@ impl FsCoding {
         }
         let st = self.steps();
         let tail = x.len() % kernels::LANES;
-        let total = with_step_surrogate!(self.surrogate, |sg| {
-            kernels::chunked([x], [out, deriv], |[x], [o, d]| {
-                kernels::train_lanes(&st, x, o, d, sg)
-            })
-        });
+        let total = kernels::train(&st, self.surrogate, x, out, deriv);
         total - kernels::count_lanes_padding(&st, tail)
     }
 
@@ -215,12 +214,7 @@ impl FsCoding {
             return;
         }
         let st = self.steps();
-        with_step_surrogate!(self.surrogate, |sg| {
-            kernels::chunked([x, gout], [gx], |[x, g], [o]| {
-                kernels::backward_lanes(&st, x, g, o, kernels::step, sg);
-                0
-            })
-        });
+        kernels::backward(&st, self.surrogate, x, gout, gx);
     }
 
     /// Backward through the recurrence with spike function `fire` and

@@ -3,8 +3,12 @@
 //! Each kernel handles [`LANES`] elements with the step loop outside the
 //! lane loop, so the compiler turns the lane loop into SIMD code; the
 //! surrogate and spike function are generic closures, inlined per shape.
+//! [`forward`], [`train`] and [`backward`] run them over whole slices,
+//! compiled per SIMD level ([`multiversion!`]).
 
 use super::fs::MAX_K;
+use super::surrogate::{Surrogate, with_step_surrogate};
+use crate::simd::multiversion;
 
 /// Elements per kernel call.
 pub const LANES: usize = 16;
@@ -178,5 +182,38 @@ pub fn backward_lanes<F: Fn(f32) -> f32 + Copy, S: Fn(f32, f32) -> f32 + Copy>(
     }
     for i in 0..LANES {
         gx[i] = g[i] * acc[i];
+    }
+}
+
+multiversion! {
+    /// `out = f̂(x)` with the exact spike function over whole slices
+    /// (`x.len() == out.len()`); returns the spike count, padded tail
+    /// lanes included (see [`count_lanes_padding`]).
+    pub fn forward(st: &Steps, x: &[f32], out: &mut [f32]) -> u64 {
+        chunked([x], [out], |[x], [o]| forward_lanes(st, x, o, step))
+    }
+}
+
+multiversion! {
+    /// [`train_lanes`] over whole slices (all the same length): `out`,
+    /// `deriv = ∂f̂/∂x` with surrogate `sur`; returns the spike count as
+    /// [`forward`] does.
+    pub fn train(st: &Steps, sur: Surrogate, x: &[f32], out: &mut [f32], deriv: &mut [f32]) -> u64 {
+        with_step_surrogate!(sur, |sg| {
+            chunked([x], [out, deriv], |[x], [o, d]| train_lanes(st, x, o, d, sg))
+        })
+    }
+}
+
+multiversion! {
+    /// [`backward_lanes`] over whole slices (all the same length) with
+    /// the exact spike function and surrogate `sur`: `gx = g · ∂f̂/∂x`.
+    pub fn backward(st: &Steps, sur: Surrogate, x: &[f32], g: &[f32], gx: &mut [f32]) {
+        with_step_surrogate!(sur, |sg| {
+            chunked([x, g], [gx], |[x, g], [o]| {
+                backward_lanes(st, x, g, o, step, sg);
+                0
+            })
+        });
     }
 }

@@ -14,9 +14,11 @@
 //! pooled `[n·(H/s)·(W/s) × C]`.
 
 use super::fs::{FsCoding, Variant};
+use super::fs_kernels::Steps;
 use super::fs_kernels::{self as kernels, LANES};
-use super::surrogate::{SurrogateKind, with_step_surrogate};
+use super::surrogate::{Surrogate, SurrogateKind, with_step_surrogate};
 use crate::layer::PoolGeom;
+use crate::simd::multiversion;
 
 /// Calls `f(window_base, pooled_index)` for each pooled pixel and 16-channel
 /// block of `n` images (`window_base`: index of the window's top-left
@@ -52,10 +54,7 @@ impl FsCoding {
     pub fn forward_pool(&self, g: &PoolGeom, x: &[f32], n: usize, pooled: &mut [f32]) -> u64 {
         assert!(self.fuses_with_pool(g), "fs+pool: shape not fusable");
         let (x, pooled) = (&x[..n * g.in_len()], &mut pooled[..n * g.out_len()]);
-        let st = self.steps();
-        pool_with(g, x, n, pooled, |_, xi, out| {
-            kernels::forward_lanes(&st, xi, out, kernels::step)
-        })
+        pool_forward(&self.steps(), g, x, n, pooled)
     }
 
     /// Training forward of FS then average pooling: `pooled` as in
@@ -75,19 +74,15 @@ impl FsCoding {
         let st = self.steps();
         #[cfg(target_arch = "x86_64")]
         if self.surrogate.kind == SurrogateKind::Rectangular && crate::layer::kernels::available() {
-            // SAFETY: AVX-512F checked; x and deriv hold n·in_len, pooled
-            // n·out_len floats (sliced above), c % 16 == 0 (fusable).
+            // SAFETY: AVX-512F was detected at start (`kernels::available`
+            // is the cached AVX-512 level); x and deriv hold n·in_len,
+            // pooled n·out_len floats (sliced above), c % 16 == 0 (fusable).
             return unsafe {
                 let d = deriv.as_mut_ptr() as *mut u8;
                 rect::train_pool::<false>(&st, g, n, x.as_ptr(), pooled.as_mut_ptr(), d)
             };
         }
-        with_step_surrogate!(self.surrogate, |sg| {
-            pool_with(g, x, n, pooled, |i, xi, out| {
-                let di: &mut [f32; LANES] = (&mut deriv[i..i + LANES]).try_into().expect("lanes");
-                kernels::train_lanes(&st, xi, out, di, sg)
-            })
-        })
+        pool_train(&st, self.surrogate, g, x, n, pooled, deriv)
     }
 
     /// Whether [`FsCoding::forward_train_pool_bits`] can run: the
@@ -122,7 +117,9 @@ impl FsCoding {
         let bits = &mut bits[..n * g.in_len()];
         let st = self.steps();
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512F checked; sizes sliced above; c % 16 == 0.
+        // SAFETY: AVX-512F was detected at start (asserted by
+        // `pool_bits_available`, the cached AVX-512 level); sizes sliced
+        // above; c % 16 == 0.
         unsafe {
             rect::train_pool::<true>(
                 &st,
@@ -156,7 +153,9 @@ impl FsCoding {
         let gx = &mut gx[..n * g.in_len()];
         let st = self.steps();
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512F checked; sizes sliced above; c % 16 == 0.
+        // SAFETY: AVX-512F was detected at start (asserted by
+        // `pool_bits_available`, the cached AVX-512 level); sizes sliced
+        // above; c % 16 == 0.
         unsafe {
             rect::backward_pool_bits(&st, g, n, gy.as_ptr(), bits.as_ptr(), gx.as_mut_ptr())
         }
@@ -167,6 +166,43 @@ impl FsCoding {
     /// Backward of [`FsCoding::forward_train_pool`]:
     /// `gx = (gy / s²) · deriv` over each window; overwrites `gx`.
     pub fn backward_pool(g: &PoolGeom, gy: &[f32], deriv: &[f32], n: usize, gx: &mut [f32]) {
+        backward_pool(g, gy, deriv, n, gx);
+    }
+}
+
+multiversion! {
+    /// The fused forward of [`FsCoding::forward_pool`] with steps `st`.
+    fn pool_forward(st: &Steps, g: &PoolGeom, x: &[f32], n: usize, pooled: &mut [f32]) -> u64 {
+        pool_with(g, x, n, pooled, |_, xi, out| {
+            kernels::forward_lanes(st, xi, out, kernels::step)
+        })
+    }
+}
+
+multiversion! {
+    /// The fused training forward of [`FsCoding::forward_train_pool`]
+    /// with steps `st` and surrogate `sur`, on the lane kernels.
+    fn pool_train(
+        st: &Steps,
+        sur: Surrogate,
+        g: &PoolGeom,
+        x: &[f32],
+        n: usize,
+        pooled: &mut [f32],
+        deriv: &mut [f32],
+    ) -> u64 {
+        with_step_surrogate!(sur, |sg| {
+            pool_with(g, x, n, pooled, |i, xi, out| {
+                let di: &mut [f32; LANES] = (&mut deriv[i..i + LANES]).try_into().expect("lanes");
+                kernels::train_lanes(st, xi, out, di, sg)
+            })
+        })
+    }
+}
+
+multiversion! {
+    /// [`FsCoding::backward_pool`].
+    fn backward_pool(g: &PoolGeom, gy: &[f32], deriv: &[f32], n: usize, gx: &mut [f32]) {
         let (c, s, inv) = (g.c, g.s, 1.0 / (g.s * g.s) as f32);
         let (gy, deriv) = (&gy[..n * g.out_len()], &deriv[..n * g.in_len()]);
         let gx = &mut gx[..n * g.in_len()];
@@ -238,11 +274,13 @@ mod rect {
     use crate::neuron::fs_kernels::Steps;
 
     /// # Safety
-    /// AVX-512F must be available; `x` and `deriv` hold `n·g.in_len()`
+    /// The SIMD level is AVX-512; `x` and `deriv` hold `n·g.in_len()`
     /// floats, `pooled` `n·g.out_len()`, and `g.c % 16 == 0`.
     /// With `BITS`, `keep` receives one byte per element, bit `t` set
     /// when step t's surrogate window held u (K ≤ 8); else `∂f̂/∂x` as f32.
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(
+        enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+    )]
     pub unsafe fn train_pool<const BITS: bool>(
         st: &Steps,
         g: &PoolGeom,
@@ -324,9 +362,11 @@ mod rect {
     /// order (the same value bit for bit), then `gx = (gy / s²) · ∂f̂/∂x`.
     ///
     /// # Safety
-    /// AVX-512F must be available; `bits` and `gx` hold `n·g.in_len()`
+    /// The SIMD level is AVX-512; `bits` and `gx` hold `n·g.in_len()`
     /// values, `gy` `n·g.out_len()`, `g.c % 16 == 0` and `st.k ≤ 8`.
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(
+        enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+    )]
     pub unsafe fn backward_pool_bits(
         st: &Steps,
         g: &PoolGeom,

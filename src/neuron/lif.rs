@@ -24,6 +24,7 @@
 use super::surrogate::Surrogate;
 use super::surrogate::with_surrogate;
 use super::{Grads, Neuron, Pass, Saved, Span, TimeLayout, count_steps_above, with_spike_cost};
+use crate::simd::multiversion;
 
 /// Elements per kernel iteration.
 const LANES: usize = 16;
@@ -62,12 +63,13 @@ impl Lif {
         u: &mut [f32],
         o: &mut [f32],
     ) -> u64 {
-        self.forward_with(input, constant, n, u, o, step)
+        lif_forward(*self, input, constant, n, u, o)
     }
 
     /// [`Lif::forward`] with another spike function in place of Θ (e.g. a
     /// sigmoid, to check the backward pass against finite differences).
     /// The returned count is always the number of steps with `u > V_th`.
+    #[inline(always)]
     pub fn forward_with(
         &self,
         input: &[f32],
@@ -118,11 +120,12 @@ impl Lif {
     /// gradient `g = ∂L/∂o` (`[T × n]` each), writes `gi = ∂L/∂I` `[T × n]`
     /// using the surrogate.
     pub fn backward(&self, u: &[f32], o: &[f32], g: &[f32], n: usize, gi: &mut [f32]) {
-        with_surrogate!(self.surrogate, |sg| self.backward_with(u, o, g, n, gi, sg));
+        lif_backward(*self, u, o, g, n, gi);
     }
 
     /// Backward with `dfire` as the derivative of the spike function (for
     /// a smooth `fire` in [`Lif::forward_with`], the exact gradient).
+    #[inline(always)]
     pub fn backward_with(
         &self,
         u: &[f32],
@@ -186,6 +189,27 @@ impl Neuron for Lif {
 
     fn count_spikes(&self, saved: Saved<'_>, span: Span, counts: &mut [u32]) {
         count_steps_above(saved.state, self.t, span.n, self.v_th, counts);
+    }
+}
+
+multiversion! {
+    /// [`Lif::forward`], compiled per SIMD level.
+    fn lif_forward(
+        lif: Lif,
+        input: &[f32],
+        constant: bool,
+        n: usize,
+        u: &mut [f32],
+        o: &mut [f32],
+    ) -> u64 {
+        lif.forward_with(input, constant, n, u, o, step)
+    }
+}
+
+multiversion! {
+    /// [`Lif::backward`], compiled per SIMD level.
+    fn lif_backward(lif: Lif, u: &[f32], o: &[f32], g: &[f32], n: usize, gi: &mut [f32]) {
+        with_surrogate!(lif.surrogate, |sg| lif.backward_with(u, o, g, n, gi, sg));
     }
 }
 

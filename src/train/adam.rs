@@ -1,5 +1,7 @@
 //! Adam (Kingma & Ba), with PyTorch's defaults and update formula.
 
+use crate::simd::multiversion;
+
 /// Adam state for a list of parameter tensors.
 #[derive(Clone, Debug)]
 pub struct Adam {
@@ -46,9 +48,18 @@ impl Adam {
         let bc2 = 1.0 - (self.beta2 as f64).powi(t);
         let step_size = (lr as f64 / bc1) as f32;
         let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let c = [self.beta1, self.beta2, self.eps, step_size, inv_sqrt_bc2];
         let (m, v) = (&mut self.m[i], &mut self.v[i]);
         assert!(p.len() == g.len() && p.len() == m.len());
+        update_loop(p, g, m, v, c);
+    }
+}
+
+multiversion! {
+    /// The elementwise loop of [`Adam::update`] with
+    /// `c = [β1, β2, ε, step size, 1/√(1−β2^t)]`.
+    fn update_loop(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: [f32; 5]) {
+        let [b1, b2, eps, step_size, inv_sqrt_bc2] = c;
         for (((pv, &gv), mv), vv) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             *mv = b1 * *mv + (1.0 - b1) * gv;
             *vv = b2 * *vv + (1.0 - b2) * gv * gv;

@@ -79,6 +79,10 @@ pub struct Summary {
     pub seconds_per_epoch: f64,
     /// fsnn version that produced the run.
     pub fsnn_version: String,
+    /// The SIMD kernel level and the CPU's features (depends on the
+    /// machine, not on the results; leave it out of result hashes).
+    #[serde(default)]
+    pub simd: crate::simd::SimdInfo,
 }
 
 const METRICS_HEADER: &str =
@@ -210,6 +214,7 @@ pub fn execute(
         train_seconds,
         seconds_per_epoch: train_seconds / epochs as f64,
         fsnn_version: env!("CARGO_PKG_VERSION").to_string(),
+        simd: crate::simd::info(),
     };
     if let Some(out) = out {
         checkpoint::save(&trainer.model, cfg, &out.join("model.safetensors"))?;

@@ -304,9 +304,7 @@ pub fn raw_grad(
     }
 }
 
-pub fn close(got: f32, want: f64, abs: f64, rel: f64) -> bool {
-    (got as f64 - want).abs() <= abs + rel * want.abs()
-}
+pub use crate::common::close;
 
 /// Perturb every learnable raw parameter (so that the tables are no
 /// longer binary: general thresholds, resets, and output weights of
