@@ -12,8 +12,9 @@ use std::time::Instant;
 use crate::config::{Config, EnergyConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::outdir::{self, Claim, Kind};
 use crate::report::bars::{Panel, bars};
-use crate::report::output::atomic_write;
+use crate::report::output::{atomic_write, temp_path};
 use crate::run::{TrainOptions, load_data, resolve_config};
 use crate::train::{Silent, Summary, execute};
 
@@ -26,8 +27,10 @@ pub struct CompareOptions {
     pub seeds: usize,
     /// Worker threads (default: available cores).
     pub jobs: Option<usize>,
-    /// Output directory.
+    /// Output directory (new or empty; see [`crate::outdir`]).
     pub out: PathBuf,
+    /// Replace an earlier comparison in `out`.
+    pub overwrite: bool,
     /// Dataset directory.
     pub data: Option<PathBuf>,
     /// Override `train.epochs` of every config.
@@ -100,7 +103,8 @@ fn resolve(opts: &CompareOptions) -> Result<Vec<Config>> {
         if opts.energy.is_some() {
             cfg.cost = opts.energy;
         }
-        cfg.validate()?;
+        cfg.validate()
+            .map_err(|e| Error::file(path, e.to_string()))?;
         out.push(cfg);
     }
     Ok(out)
@@ -111,12 +115,10 @@ type Split = Arc<(Dataset, Dataset)>;
 /// Run `fsnn compare`.
 pub fn run(opts: &CompareOptions) -> Result<()> {
     let configs = resolve(opts)?;
-    if opts.out.exists() && !opts.out.is_dir() {
-        return Err(Error::file(
-            &opts.out,
-            "output path exists and is not a directory",
-        ));
-    }
+    let claim = Claim::Fresh {
+        overwrite: opts.overwrite,
+    };
+    outdir::precheck(&opts.out, Kind::Compare, claim)?;
     // data: once per (dataset, size, limits)
     let mut cache: HashMap<String, Split> = HashMap::new();
     let mut data: Vec<Split> = Vec::new();
@@ -128,7 +130,7 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
         }
         data.push(cache[&key].clone());
     }
-    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    let _held = outdir::claim(&opts.out, Kind::Compare, claim)?;
     let jobs: Vec<(usize, Config)> = configs
         .iter()
         .enumerate()
@@ -168,7 +170,7 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                                 sm.test_acc,
                                 start.elapsed().as_secs_f64()
                             ),
-                            Err(e) => eprintln!("  {} seed {}: {e}", cfg.name, cfg.seed),
+                            Err(e) => eprintln!("  {} seed {}: {}", cfg.name, cfg.seed, e.line()),
                         }
                     }
                     results.lock().expect("no panics")[j] = Some(r);
@@ -226,8 +228,8 @@ fn write_reports(opts: &CompareOptions, rows: &[Row]) -> Result<()> {
         },
     ];
     // draw to temporaries in the output directory, then rename
-    let tmp_png = out.join(".tmp-bars.png");
-    let tmp_svg = out.join(".tmp-bars.svg");
+    let tmp_png = temp_path(out, "bars.png");
+    let tmp_svg = temp_path(out, "bars.svg");
     bars(&names, &panels, &tmp_png, &tmp_svg)?;
     for (tmp, dst) in [(tmp_png, "bars.png"), (tmp_svg, "bars.svg")] {
         let dst = out.join(dst);

@@ -1,7 +1,9 @@
 //! One error type for the whole crate.
 //!
 //! Every variant prints as a single line that names the file or field at
-//! fault. The CLI maps [`Error::exit_code`] to the process exit status 2.
+//! fault. The CLI maps [`Error::exit_code`] to the process exit status 2
+//! and prints [`Error::line`], which escapes any control character that a
+//! path or a source error brought in, so the message stays one line.
 
 use std::path::{Path, PathBuf};
 
@@ -88,9 +90,43 @@ impl Error {
         }
     }
 
+    /// The message as exactly one line (see [`one_line`]).
+    pub fn line(&self) -> String {
+        one_line(&self.to_string())
+    }
+
     /// Process exit code for this error: always 2 (bad input, a
     /// diverging run, or an output that cannot be written).
     pub fn exit_code(&self) -> i32 {
         2
+    }
+}
+
+/// `msg` with every control character escaped (`\n`, `\r`, `\t`,
+/// else `\u{..}`), so that a newline inside a path or a multi-line source
+/// error cannot break a one-line message.
+pub fn one_line(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for c in msg.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_escaped_to_one_line() {
+        let e = Error::file(Path::new("/a\nb\r\u{1b}[31m"), "bad\tvalue");
+        assert_eq!(e.line(), "/a\\nb\\r\\u{1b}[31m: bad\\tvalue");
+        assert_eq!(one_line("plain ünïcode"), "plain ünïcode");
     }
 }

@@ -20,6 +20,7 @@ pub mod layer;
 pub mod metrics;
 pub mod model;
 pub mod neuron;
+pub mod outdir;
 pub mod report;
 pub mod run;
 pub mod simd;

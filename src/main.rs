@@ -38,9 +38,12 @@ enum Command {
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Output directory (default runs/<name>-<timestamp>).
+        /// Output directory (default runs/<name>-<timestamp>); must be new or empty.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an earlier run in --out (a directory holding only fsnn run files).
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
         /// Dataset directory (else $FSNN_DATA, ./data/<dataset>, ../shared/data/mnist).
         #[arg(long)]
         data: Option<PathBuf>,
@@ -89,9 +92,12 @@ enum Command {
         /// Seed of the restarts.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Write fit.json, tables.toml and curve.csv here.
+        /// Write fit.json, tables.toml and curve.csv here (a new or empty directory).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an earlier fit in --out.
+        #[arg(long, requires = "out")]
+        overwrite: bool,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -124,9 +130,12 @@ enum Command {
         /// Fine-tuning learning rate (default: a tenth of the ANN's).
         #[arg(long)]
         finetune_lr: Option<f32>,
-        /// Output directory.
+        /// Output directory (new or empty).
         #[arg(long)]
         out: PathBuf,
+        /// Replace an earlier conversion in --out.
+        #[arg(long)]
+        overwrite: bool,
         /// Dataset directory.
         #[arg(long)]
         data: Option<PathBuf>,
@@ -148,6 +157,9 @@ enum Command {
         /// Output directory for report.md, report.csv, runs.csv, bars.png, bars.svg.
         #[arg(long, default_value = "runs/compare")]
         out: PathBuf,
+        /// Replace an earlier comparison in --out.
+        #[arg(long)]
+        overwrite: bool,
         /// Dataset directory.
         #[arg(long)]
         data: Option<PathBuf>,
@@ -221,6 +233,9 @@ struct SweepArgs {
     /// Output directory (default sweeps/<grid file stem>); with --slurm it must be shared with the nodes.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Remove the results of another grid in --out first (when no other process uses it).
+    #[arg(long, conflicts_with = "slurm")]
+    overwrite: bool,
     /// Dataset directory (else $FSNN_DATA, ./data/<dataset>, ../shared/data/mnist).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -292,6 +307,7 @@ fn sweep(a: SweepArgs) -> fsnn::Result<()> {
         out: a.out,
         data: a.data,
         quiet: a.quiet,
+        overwrite: a.overwrite,
     })
     .map(|_| ())
 }
@@ -303,11 +319,44 @@ enum FitActivation {
     Sigmoid,
 }
 
+/// Parse the command line; a usage error is one line on stderr (clap's
+/// own spans several, with the usage), exit code 2.
+fn parse_cli() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{}", fsnn::error::one_line(&lines.join(" ")));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // The SIMD kernel level (FSNN_SIMD) is fixed before any work starts.
     if let Err(e) = fsnn::simd::init() {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", e.line());
         return ExitCode::from(e.exit_code() as u8);
     }
     let result = match cli.command {
@@ -319,6 +368,7 @@ fn main() -> ExitCode {
             alpha,
             seed,
             out,
+            overwrite,
             data,
             quiet,
         } => fsnn::run::train(&fsnn::run::TrainOptions {
@@ -329,6 +379,7 @@ fn main() -> ExitCode {
             alpha,
             seed,
             out,
+            overwrite,
             data,
             quiet,
         })
@@ -351,6 +402,7 @@ fn main() -> ExitCode {
             lr,
             seed,
             out,
+            overwrite,
             quiet,
         } => {
             use fsnn::convert::fit::{Activation, FitOptions};
@@ -368,7 +420,7 @@ fn main() -> ExitCode {
             o.steps = steps;
             o.lr = lr;
             o.seed = seed;
-            fsnn::convert::fit_job::run(&o, out.as_deref(), quiet).map(|_| ())
+            fsnn::convert::fit_job::run(&o, out.as_deref(), overwrite, quiet).map(|_| ())
         }
         Command::Convert {
             checkpoint,
@@ -380,6 +432,7 @@ fn main() -> ExitCode {
             finetune_epochs,
             finetune_lr,
             out,
+            overwrite,
             data,
             quiet,
         } => fsnn::convert::ann::run(&fsnn::convert::ann::ConvertOptions {
@@ -391,6 +444,7 @@ fn main() -> ExitCode {
             finetune_epochs,
             finetune_lr,
             out,
+            overwrite,
             data,
             quiet,
         })
@@ -400,6 +454,7 @@ fn main() -> ExitCode {
             seeds,
             jobs,
             out,
+            overwrite,
             data,
             epochs,
             train_limit,
@@ -412,6 +467,7 @@ fn main() -> ExitCode {
             seeds,
             jobs,
             out,
+            overwrite,
             data,
             epochs,
             train_limit,
@@ -442,7 +498,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.line());
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -1,7 +1,9 @@
 //! The `train` and `eval` jobs: config → data → training → result files.
 //!
 //! Everything that can be checked is checked before the output directory
-//! is created, so bad input leaves no files behind.
+//! is created, so bad input leaves no files behind. The output directory
+//! follows the rules of [`crate::outdir`]; a resumed run is checked
+//! against its recorded config and data ([`provenance`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,15 +11,18 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint;
+use crate::checkpoint::provenance;
 use crate::checkpoint::state::{self, STATE_FILE};
 use crate::config::Config;
+use crate::data::fingerprint::{DataPrint, FilePrint, split_print};
 use crate::data::{Dataset, Split, find_data_dir, load_split};
 use crate::error::{Error, Result};
 use crate::metrics::evaluate;
+use crate::outdir::{self, Claim, Kind};
 use crate::report::output::write_json;
 use crate::report::table;
 use crate::train::EpochStats;
-use crate::train::job::{Observer, Summary, execute};
+use crate::train::job::{Observer, Summary, execute_recorded};
 
 /// Overrides and paths of `fsnn train`.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +41,8 @@ pub struct TrainOptions {
     pub seed: Option<u64>,
     /// Output directory (default `runs/<name>-<timestamp>`).
     pub out: Option<PathBuf>,
+    /// Replace an earlier run in `out` (see [`crate::outdir`]).
+    pub overwrite: bool,
     /// Dataset directory.
     pub data: Option<PathBuf>,
     /// Suppress progress and per-epoch lines.
@@ -44,6 +51,7 @@ pub struct TrainOptions {
 
 /// Read the config and apply the command-line overrides, then validate.
 pub fn resolve_config(opts: &TrainOptions) -> Result<Config> {
+    crate::data::check_regular_file(&opts.config)?;
     let text = std::fs::read_to_string(&opts.config)
         .map_err(|e| Error::file(&opts.config, format!("cannot read config: {e}")))?;
     let mut cfg = Config::from_toml_str(&text, &opts.config)?;
@@ -59,14 +67,49 @@ pub fn resolve_config(opts: &TrainOptions) -> Result<Config> {
     if let Some(s) = opts.seed {
         cfg.seed = s;
     }
-    cfg.validate()?;
+    // Name the file: `fsnn compare` reads several.
+    cfg.validate()
+        .map_err(|e| Error::file(&opts.config, e.to_string()))?;
     Ok(cfg)
 }
 
 /// Load the train and test splits a config asks for.
 pub fn load_data(cfg: &Config, dir: Option<&Path>) -> Result<(Dataset, Dataset)> {
+    let dir = find_data_dir(cfg.data.dataset, dir)?;
+    load_data_in(cfg, &dir)
+}
+
+/// The fingerprint of the data `cfg` takes from `dir`; `test_only` leaves
+/// the train files' fingerprints empty (for an evaluation).
+pub fn data_print(cfg: &Config, dir: &Path, test_only: bool) -> Result<DataPrint> {
+    let (test_images, test_labels) = split_print(dir, Split::Test)?;
+    let (train_images, train_labels) = if test_only {
+        let none = || FilePrint {
+            bytes: 0,
+            crc32: String::new(),
+        };
+        (none(), none())
+    } else {
+        split_print(dir, Split::Train)?
+    };
+    let d = &cfg.data;
+    Ok(DataPrint {
+        dataset: d.dataset.name().to_string(),
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+        resize: d.resize,
+        train_limit: d.train_limit,
+        test_limit: d.test_limit,
+        shift: d.shift,
+    })
+}
+
+/// [`load_data`] from a resolved directory.
+fn load_data_in(cfg: &Config, dir: &Path) -> Result<(Dataset, Dataset)> {
     let kind = cfg.data.dataset;
-    let dir = find_data_dir(kind, dir)?;
+    let dir = dir.to_path_buf();
     let limit = |n: usize| if n == 0 { None } else { Some(n) };
     let resize = Some(cfg.data.resize);
     let train = load_split(
@@ -78,17 +121,6 @@ pub fn load_data(cfg: &Config, dir: Option<&Path>) -> Result<(Dataset, Dataset)>
     )?;
     let test = load_split(&dir, kind, Split::Test, resize, limit(cfg.data.test_limit))?;
     Ok((train, test))
-}
-
-/// Check that `out` can be used as an output directory, without creating it.
-fn check_out_dir(out: &Path) -> Result<()> {
-    if out.exists() && !out.is_dir() {
-        return Err(Error::file(
-            out,
-            "output path exists and is not a directory",
-        ));
-    }
-    Ok(())
 }
 
 /// UTC timestamp `YYYYmmdd-HHMMSS`.
@@ -117,10 +149,19 @@ fn timestamp() -> String {
 }
 
 /// Run `fsnn train`: returns the summary and the output directory.
+///
+/// A new run needs a new or empty `--out` (or `--overwrite` of an earlier
+/// run there); `--resume DIR` continues only with the config and the data
+/// the run started with. The directory is locked while the run writes.
 pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
+    let mut held = None;
     let (cfg, out, resume) = match &opts.resume {
         Some(dir) => {
             let path = dir.join(STATE_FILE);
+            // Lock first: the state must not change while it is read.
+            if dir.is_dir() {
+                held = Some(outdir::claim(dir, Kind::Run, Claim::Resume)?);
+            }
             if !path.is_file() {
                 return Err(Error::file(
                     &path,
@@ -128,30 +169,50 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
                 ));
             }
             let (trainer, progress) = state::load(&path)?;
-            (
-                trainer.config.clone(),
-                dir.clone(),
-                Some((trainer, progress)),
-            )
+            provenance::check_config_file(dir, &path, &trainer.config)?;
+            let recorded = checkpoint::stored_data(&path)?;
+            let cfg = trainer.config.clone();
+            (cfg, dir.clone(), Some((trainer, progress, recorded)))
         }
         None => {
             let cfg = resolve_config(opts)?;
             let out = opts.out.clone().unwrap_or_else(|| {
                 PathBuf::from("runs").join(format!("{}-{}", cfg.name, timestamp()))
             });
+            outdir::precheck(&out, Kind::Run, fresh(opts.overwrite))?;
             (cfg, out, None)
         }
     };
-    check_out_dir(&out)?;
-    let (train, test) = load_data(&cfg, opts.data.as_deref())?;
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let data_dir = find_data_dir(cfg.data.dataset, opts.data.as_deref())?;
+    let (train, test) = load_data_in(&cfg, &data_dir)?;
+    let print = data_print(&cfg, &data_dir, false)?;
+    let resume = match resume {
+        Some((trainer, progress, recorded)) => {
+            let path = out.join(STATE_FILE);
+            provenance::check_resume_data(&path, recorded.as_ref(), &print, &data_dir)?;
+            Some((trainer, progress))
+        }
+        None => None,
+    };
+    let _held = match held {
+        Some(h) => h,
+        None => outdir::claim(&out, Kind::Run, fresh(opts.overwrite))?,
+    };
     let mut obs = ConsoleObserver::new(opts.quiet, cfg.train.epochs);
     if let Some((t, _)) = &resume
         && !opts.quiet
     {
         println!("resuming {} after epoch {}", out.display(), t.epoch);
     }
-    let (summary, trainer, last) = execute(&cfg, &train, &test, Some(&out), &mut obs, resume)?;
+    let (summary, trainer, last) = execute_recorded(
+        &cfg,
+        &train,
+        &test,
+        Some(&out),
+        &mut obs,
+        resume,
+        Some(&print),
+    )?;
     if !opts.quiet {
         println!();
         print!(
@@ -165,6 +226,11 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
         println!("results in {}", out.display());
     }
     Ok((summary, out))
+}
+
+/// The claim of a new run.
+fn fresh(overwrite: bool) -> Claim {
+    Claim::Fresh { overwrite }
 }
 
 /// Progress bar per epoch (with epoch and run ETA) and one line per epoch.
@@ -264,6 +330,15 @@ pub fn eval(opts: &EvalOptions) -> Result<()> {
         Some(cfg.data.resize),
         limit,
     )?;
+    let recorded = checkpoint::stored_data(&opts.checkpoint)?;
+    if recorded.is_some() {
+        let now = data_print(&cfg, &dir, true)?;
+        if let Some(w) =
+            provenance::eval_data_warning(&opts.checkpoint, recorded.as_ref(), &now, &dir)
+        {
+            eprintln!("{w}");
+        }
+    }
     let bs = cfg.train.eval_batch_size;
     let mut ws = model.workspace(bs);
     let mut res = evaluate(&model, &test, &mut ws, bs);

@@ -6,11 +6,12 @@
 
 use std::path::Path;
 
-use fsnn::checkpoint::state::{self, Progress};
+use fsnn::checkpoint::state;
 use fsnn::config::Config;
 use fsnn::data::Dataset;
 use fsnn::data::augment::{offset, shift_image};
-use fsnn::train::Trainer;
+use fsnn::train::job::{fresh_progress, record_epoch};
+use fsnn::train::{EpochStats, Trainer};
 
 const SIDE: usize = 11;
 
@@ -160,8 +161,23 @@ fn resume_with_shift_matches_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("state.safetensors");
     let mut first = Trainer::new(cfg.clone());
-    let mut stats = vec![first.train_epoch(&data, |_, _| {}).unwrap()];
-    state::save(&path, &first, &Progress::default()).unwrap();
+    let (loss, acc) = first.train_epoch(&data, |_, _| {}).unwrap();
+    let mut stats = vec![(loss, acc)];
+    // The state holds the record of the epoch done, as a job's does.
+    let mut progress = fresh_progress(&first.model);
+    let test = first.evaluate(&data);
+    let (lr, train_seconds) = (first.lr_at(0), 0.0);
+    let (train_loss, train_acc) = (loss, acc);
+    let epoch = EpochStats {
+        epoch: 1,
+        lr,
+        train_loss,
+        train_acc,
+        test,
+        train_seconds,
+    };
+    record_epoch(&mut progress, epoch);
+    state::save(&path, &first, &progress).unwrap();
     drop(first);
     let (mut resumed, _) = state::load(&path).unwrap();
     assert_eq!(resumed.config.data.shift, 3);

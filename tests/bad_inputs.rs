@@ -17,6 +17,9 @@ use fsnn::config::Config;
 use fsnn::model::Network;
 use fsnn::train::Trainer;
 
+#[path = "bad_inputs/values.rs"]
+mod values;
+
 fn bad_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad")
 }
@@ -158,7 +161,7 @@ fn bad(name: &str) -> PathBuf {
 #[test]
 fn committed_corpus_equals_the_generator() {
     let regen = std::env::var_os("FSNN_REGEN_BAD").is_some();
-    for (name, bytes) in corpus() {
+    for (name, bytes) in corpus().into_iter().chain(values::corpus_b()) {
         let p = bad(name);
         if regen {
             std::fs::create_dir_all(bad_dir()).unwrap();
@@ -321,8 +324,13 @@ const CASES: &[Case] = &[
 
 #[test]
 fn every_bad_input_fails_in_one_line_with_exit_2_and_no_output() {
-    assert_eq!(CASES.len(), corpus().len(), "every corpus file has a case");
-    for case in CASES {
+    let all = corpus().len() + values::corpus_b().len();
+    assert_eq!(
+        CASES.len() + values::CASES_B.len(),
+        all,
+        "every corpus file has a case"
+    );
+    for case in CASES.iter().chain(values::CASES_B) {
         let tmp = tempfile::tempdir().unwrap();
         let out_dir = tmp.path().join("out");
         let good_cfg = tmp.path().join("good.toml");
@@ -339,6 +347,12 @@ fn every_bad_input_fails_in_one_line_with_exit_2_and_no_output() {
                 let data = data_dir_with(tmp.path(), None);
                 cmd.args(["eval", "--checkpoint"]).arg(bad(case.file));
                 cmd.arg("--data").arg(data).arg("--json").arg(&out_dir);
+            }
+            "convert" => {
+                let data = data_dir_with(tmp.path(), None);
+                cmd.args(["convert", "--quiet", "--checkpoint"])
+                    .arg(bad(case.file));
+                cmd.arg("--data").arg(data).arg("--out").arg(&out_dir);
             }
             "state" => {
                 let data = data_dir_with(tmp.path(), None);

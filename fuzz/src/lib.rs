@@ -45,8 +45,8 @@ impl Drop for Scratch {
 /// Most floats the harness lets a config make fsnn allocate in one
 /// iteration (16 MiB).
 ///
-/// `Config::validate` bounds layer widths and buffers (`MAX_WEIGHTS`,
-/// `MAX_BUFFER`: up to 1 GiB each), and the loaders build the network of
+/// `Config::validate` bounds the memory of the network and its workspaces
+/// (`config::MAX_ALLOC_BYTES`, 16 GiB in all), and the loaders build the network of
 /// the stored config (and, for a training state, its workspaces) before
 /// they compare it with the tensors in the file: a few valid bytes can
 /// ask for gigabytes. The harness skips configs between [`MAX_FLOATS`]

@@ -121,6 +121,7 @@ impl Container {
 
     /// Read and verify a file.
     pub fn read(path: &Path) -> Result<Self> {
+        crate::data::check_regular_file(path)?;
         let bytes =
             std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
         Self::from_bytes(&bytes, path)

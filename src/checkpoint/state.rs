@@ -4,6 +4,9 @@
 //! shuffling RNG's position (and a LIF input encoder's), and the job's
 //! progress (metrics so far).
 //!
+//! The state also records the data the run trains on and the fsnn version
+//! (see [`super::stored_data`]), so that a resume on other data is refused.
+//!
 //! A resumed run produces the same `summary.json` (timings aside) and a
 //! byte-identical `model.safetensors` as an uninterrupted one.
 
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::container::Container;
 use super::{put_model, stored_config, take_model};
+use crate::data::fingerprint::DataPrint;
 use crate::error::{Error, Result};
 use crate::report::output::atomic_write;
 use crate::train::{EpochStats, Trainer};
@@ -43,7 +47,18 @@ fn meta_parse<T: std::str::FromStr>(c: &Container, key: &str, path: &Path) -> Re
 
 /// Write the state atomically to `path`.
 pub fn save(path: &Path, trainer: &Trainer, progress: &Progress) -> Result<()> {
+    save_with(path, trainer, progress, None)
+}
+
+/// [`save`], recording the data the run trains on.
+pub fn save_with(
+    path: &Path,
+    trainer: &Trainer,
+    progress: &Progress,
+    data: Option<&DataPrint>,
+) -> Result<()> {
     let mut c = Container::default();
+    super::put_provenance(&mut c, data);
     c.meta.insert("format".into(), FORMAT.into());
     c.meta.insert("config".into(), trainer.config.to_toml());
     c.meta.insert("epoch".into(), trainer.epoch.to_string());
@@ -107,6 +122,7 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
         }
         neuron.after_step();
     }
+    super::consistency::check_learned_tables(trainer.model.fs_neurons(), path)?;
     let sizes = trainer.model.param_sizes();
     for (i, &n) in sizes.iter().enumerate() {
         trainer.opt.m[i] = c.take(&format!("adam.m.{i}"), &[n], path)?;
@@ -118,6 +134,7 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
             format!("unexpected tensor {extra} (checkpoint from another architecture?)"),
         ));
     }
+    super::consistency::check(&trainer, &progress, epoch, step, path)?;
     trainer.opt.step = step;
     trainer.epoch = epoch;
     trainer.set_shuffle_position(pos);

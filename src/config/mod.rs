@@ -182,11 +182,13 @@ pub struct TableConfig {
     /// Index of the FS coding (0 = input coding).
     pub coding: usize,
     /// Thresholds T(1..K).
-    #[serde(rename = "T")]
+    #[serde(rename = "T", deserialize_with = "effect::f32s_exact")]
     pub t: Vec<f32>,
     /// Resets h(1..K).
+    #[serde(deserialize_with = "effect::f32s_exact")]
     pub h: Vec<f32>,
     /// Output weights d(1..K).
+    #[serde(deserialize_with = "effect::f32s_exact")]
     pub d: Vec<f32>,
 }
 
@@ -219,7 +221,7 @@ pub struct ModelConfig {
     #[serde(default)]
     pub k: Vec<usize>,
     /// Scale α of each FS coding: `T = h = d = α·2^(−t)`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "effect::f32s_exact")]
     pub alpha: Vec<f32>,
     /// `"fs"` (faithful, default) or `"half-spike"` (legacy).
     #[serde(default)]
@@ -402,20 +404,48 @@ impl Default for TrainConfig {
     }
 }
 
-/// A TOML error as one line: position, the offending source line, and
-/// the parser's message.
+/// Longest quote of a source line (or a parser message) in an error.
+const MAX_QUOTE: usize = 200;
+
+/// `s` cut to at most `max` characters around character `at`, with `…`
+/// where something was left out.
+fn clip(s: &str, at: usize, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let start = at.saturating_sub(max / 2).min(n - max);
+    let mut out: String = s.chars().skip(start).take(max).collect();
+    if start > 0 {
+        out.insert(0, '…');
+    }
+    if start + max < n {
+        out.push('…');
+    }
+    out
+}
+
+/// A TOML error as one short line: `line L, column C: message` and at most
+/// [`MAX_QUOTE`] characters of the offending source line around the
+/// column (the parser's own Display spans several lines with a caret).
 pub fn toml_error_line(e: &toml::de::Error, text: &str) -> String {
     let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let msg = clip(&msg, 0, MAX_QUOTE);
     match e.span() {
-        Some(span) => {
+        Some(span) if !text.is_empty() => {
             let start = span.start.min(text.len());
+            let start = (0..=start)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
             let line_no = text[..start].matches('\n').count() + 1;
             let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
             let col = text[line_start..start].chars().count() + 1;
-            let line = text[line_start..].lines().next().unwrap_or("").trim();
-            format!("line {line_no}, column {col} (`{line}`): {msg}")
+            let line = text[line_start..].lines().next().unwrap_or("");
+            let line = clip(line, col - 1, MAX_QUOTE);
+            format!("line {line_no}, column {col}: {msg} (`{}`)", line.trim())
         }
-        None => msg,
+        _ => msg,
     }
 }
 
@@ -427,6 +457,7 @@ impl Config {
 
     /// Read, parse and validate a config file.
     pub fn load(path: &Path) -> Result<Self> {
+        crate::data::check_regular_file(path)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
         let cfg = Self::from_toml_str(&text, path)?;
@@ -482,4 +513,7 @@ impl ModelConfig {
     }
 }
 
+mod effect;
 mod validate;
+
+pub use effect::MAX_ALLOC_BYTES;

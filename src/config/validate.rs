@@ -6,19 +6,25 @@ use crate::model::arch::{self, Op};
 
 /// Widest layer accepted (neurons).
 const MAX_WIDTH: usize = 1 << 20;
-/// Most weights accepted in one network (1 GiB of f32).
-const MAX_WEIGHTS: usize = 1 << 28;
-/// Largest activation buffer (rows × neurons) accepted.
-const MAX_BUFFER: usize = 1 << 28;
 
 impl Config {
     /// Roughly how many floats the network of this (validated) config and a
     /// trainer's two workspaces allocate: weights (with gradients and Adam
     /// moments) and activations per row, for MLP, LIF (every step) and CNN
     /// (feature maps and im2col). `None` if that does not fit in a `usize`.
-    /// For harnesses that must tell a config too large to build from one the
-    /// validation should have refused (the fuzz targets, tests/fuzz_props.rs).
+    /// [`Config::validate`] refuses configs that need more than
+    /// `MAX_ALLOC_BYTES`; the fuzz harnesses use it to tell a config too
+    /// large to build.
     pub fn alloc_floats(&self) -> Option<usize> {
+        let (params, per_row, rows) = self.alloc_parts()?;
+        params
+            .checked_mul(4)?
+            .checked_add(rows.checked_mul(per_row)?.checked_mul(6)?)
+    }
+
+    /// (weights, activations per row, rows of the two workspaces) of
+    /// [`Config::alloc_floats`].
+    pub(super) fn alloc_parts(&self) -> Option<(usize, usize, usize)> {
         let m = &self.model;
         let rows = self
             .train
@@ -55,9 +61,7 @@ impl Config {
                 }
             }
         }
-        params
-            .checked_mul(4)?
-            .checked_add(rows.checked_mul(per_row)?.checked_mul(6)?)
+        Some((params, per_row, rows))
     }
 
     /// Check every value; the error names the key.
@@ -79,33 +83,6 @@ impl Config {
                 format!("model.layers[{i}]"),
                 format!("{} is above the limit of {MAX_WIDTH} neurons", m.layers[i]),
             ));
-        }
-        let weights: usize = m.layers.windows(2).map(|w| w[0] * w[1]).sum();
-        if weights > MAX_WEIGHTS {
-            return Err(Error::config(
-                "model.layers",
-                format!("{weights} weights are above the limit of {MAX_WEIGHTS}"),
-            ));
-        }
-        let widest = m.layers.iter().copied().max().unwrap_or(0);
-        // LIF buffers hold every time step.
-        let steps = match m.neuron {
-            NeuronKind::Lif | NeuronKind::If => m.lif_config().t.clamp(1, 1024),
-            _ => 1,
-        };
-        let widest = widest.saturating_mul(steps);
-        for (key, b) in [
-            ("train.batch_size", self.train.batch_size),
-            ("train.eval_batch_size", self.train.eval_batch_size),
-        ] {
-            if b.saturating_mul(widest) > MAX_BUFFER {
-                return Err(Error::config(
-                    key,
-                    format!(
-                        "{b} rows × {widest} values per row is above the buffer limit of {MAX_BUFFER}"
-                    ),
-                ));
-            }
         }
         let n = self.num_codings();
         if m.neuron == NeuronKind::Fs && m.lif.is_some() {
@@ -272,7 +249,7 @@ impl Config {
                 "must be non-empty and use only letters, digits, '-', '_' and '.'",
             ));
         }
-        Ok(())
+        self.validate_effects()
     }
 }
 
@@ -418,28 +395,7 @@ impl Config {
             ));
         }
         let side = self.data.resize.clamp(1, 28);
-        let plan = arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
-        if plan.weights() > MAX_WEIGHTS {
-            return Err(Error::config(
-                "model.arch",
-                format!(
-                    "{} weights are above the limit of {MAX_WEIGHTS}",
-                    plan.weights()
-                ),
-            ));
-        }
-        let per = plan.per_image_buffer();
-        for (key, b) in [
-            ("train.batch_size", self.train.batch_size),
-            ("train.eval_batch_size", self.train.eval_batch_size),
-        ] {
-            if b.saturating_mul(per) > MAX_BUFFER {
-                return Err(Error::config(
-                    key,
-                    format!("{b} images × {per} values is above the buffer limit of {MAX_BUFFER}"),
-                ));
-            }
-        }
+        arch::plan(&m.arch, side, Some(self.data.dataset.num_classes()))?;
         Ok(())
     }
 }

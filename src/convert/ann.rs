@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{EvalResult, evaluate};
 use crate::model::Network;
 use crate::neuron::Variant;
+use crate::outdir::{self, Claim, Kind};
 use crate::report::output::write_json;
 use crate::run::load_data;
 use crate::train::job::{Observer, Silent, execute, fresh_progress};
@@ -37,8 +38,10 @@ pub struct ConvertOptions {
     pub finetune_epochs: usize,
     /// Fine-tuning learning rate (default: a tenth of the ANN's).
     pub finetune_lr: Option<f32>,
-    /// Output directory.
+    /// Output directory (new or empty; see [`crate::outdir`]).
     pub out: PathBuf,
+    /// Replace an earlier conversion in `out`.
+    pub overwrite: bool,
     /// Dataset directory.
     pub data: Option<PathBuf>,
     /// No progress lines.
@@ -70,10 +73,23 @@ fn converted_config(ann: &Config, o: &ConvertOptions) -> Result<Config> {
         cfg.model.alpha = a.clone();
     }
     if let Some(p) = &o.tables {
+        crate::data::check_regular_file(p)?;
         let text =
             std::fs::read_to_string(p).map_err(|e| Error::file(p, format!("cannot read: {e}")))?;
         let fit: FitResult = serde_json::from_str(&text)
             .map_err(|e| Error::file(p, format!("not a fit.json written by fsnn fit: {e}")))?;
+        if [&fit.t, &fit.h, &fit.d].iter().any(|v| v.len() != fit.k) {
+            return Err(Error::file(
+                p,
+                format!(
+                    "k = {} but T, h and d have {}, {} and {} values",
+                    fit.k,
+                    fit.t.len(),
+                    fit.h.len(),
+                    fit.d.len()
+                ),
+            ));
+        }
         cfg.model.tables = (1..cfg.num_codings())
             .map(|c| TableConfig {
                 coding: c,
@@ -92,6 +108,22 @@ fn converted_config(ann: &Config, o: &ConvertOptions) -> Result<Config> {
     Ok(cfg)
 }
 
+/// The fine-tuning config (`None` without fine-tuning epochs), validated
+/// before anything is written.
+fn finetune_config(cfg: &Config, ann_cfg: &Config, o: &ConvertOptions) -> Result<Option<Config>> {
+    if o.finetune_epochs == 0 {
+        return Ok(None);
+    }
+    let mut ft = cfg.clone();
+    ft.name = format!("{}-finetuned", cfg.name);
+    ft.train.epochs = o.finetune_epochs;
+    ft.train.lr = o.finetune_lr.unwrap_or(ann_cfg.train.lr * 0.1);
+    ft.train.lr_milestones.clear();
+    ft.validate()
+        .map_err(|e| Error::arg("--finetune-lr", e.to_string()))?;
+    Ok(Some(ft))
+}
+
 /// Run `fsnn convert`.
 pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     let (ann, ann_cfg) = checkpoint::load(&o.checkpoint)?;
@@ -99,6 +131,12 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
         return Err(Error::file(
             &o.checkpoint,
             "convert needs an FS MLP or conv net checkpoint (neuron = \"fs\")",
+        ));
+    }
+    if ann_cfg.model.variant != Variant::Relu {
+        return Err(Error::file(
+            &o.checkpoint,
+            "convert needs an ANN checkpoint (model.variant = \"relu\"); this one is already a spiking network",
         ));
     }
     if o.out.exists() && !o.out.is_dir() {
@@ -113,10 +151,15 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
             "convert --neuron if needs an MLP checkpoint (model.layers)",
         ));
     }
+    let claim = Claim::Fresh {
+        overwrite: o.overwrite,
+    };
+    outdir::precheck(&o.out, Kind::Convert, claim)?;
     let cfg = match o.if_steps {
         Some(t) => super::rate::if_config(&ann_cfg, t)?,
         None => converted_config(&ann_cfg, o)?,
     };
+    let ft = finetune_config(&cfg, &ann_cfg, o)?;
     let mut fs = Network::build(&cfg);
     for (dst, src) in fs.layers_mut().iter_mut().zip(ann.layers()) {
         dst.weight.assign(&src.weight);
@@ -129,21 +172,17 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     let bs = cfg.train.eval_batch_size;
     let ann_res = evaluate(&ann, &test, &mut ann.workspace(bs), bs);
     let conv_res = evaluate(&fs, &test, &mut fs.workspace(bs), bs);
-    std::fs::create_dir_all(&o.out).map_err(|e| Error::io(&o.out, e))?;
+    let _held = outdir::claim(&o.out, Kind::Convert, claim)?;
     checkpoint::save(&fs, &cfg, &o.out.join("model.safetensors"))?;
     let mut finetuned = None;
-    if o.finetune_epochs > 0 {
-        let mut ft = cfg.clone();
-        ft.name = format!("{}-finetuned", cfg.name);
-        ft.train.epochs = o.finetune_epochs;
-        ft.train.lr = o.finetune_lr.unwrap_or(ann_cfg.train.lr * 0.1);
-        ft.train.lr_milestones.clear();
-        ft.validate()?;
+    if let Some(ft) = ft {
         let mut trainer = Trainer::new(ft.clone());
         trainer.model = fs.clone();
         let progress = fresh_progress(&trainer.model);
         let dir = o.out.join("finetune");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        // Under the lock of the conversion's directory.
+        outdir::remove_stale_temps(&dir)?;
         let mut lines = Lines;
         let obs: &mut dyn Observer = if o.quiet { &mut Silent } else { &mut lines };
         let (_, _, last) = execute(

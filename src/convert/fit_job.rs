@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::fit::{FitOptions, FitResult, fit};
 use crate::error::{Error, Result};
+use crate::outdir::{self, Claim, Kind};
 use crate::report::output::{atomic_write, write_json};
 
 /// Check the options; the error names the flag.
@@ -69,18 +70,19 @@ pub fn curve_csv(r: &FitResult) -> String {
     s
 }
 
-/// Run `fsnn fit` and write its files into `out` (if given).
-pub fn run(opts: &FitOptions, out: Option<&Path>, quiet: bool) -> Result<FitResult> {
+/// Run `fsnn fit` and write its files into `out` (if given: a new or
+/// empty directory, or one of an earlier fit with `overwrite`; it is
+/// claimed before the fit starts).
+pub fn run(
+    opts: &FitOptions,
+    out: Option<&Path>,
+    overwrite: bool,
+    quiet: bool,
+) -> Result<FitResult> {
     validate(opts)?;
-    if let Some(out) = out
-        && out.exists()
-        && !out.is_dir()
-    {
-        return Err(Error::file(
-            out,
-            "output path exists and is not a directory",
-        ));
-    }
+    let _held = out
+        .map(|o| outdir::claim(o, Kind::Fit, Claim::Fresh { overwrite }))
+        .transpose()?;
     let pb = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -112,12 +114,14 @@ pub fn run(opts: &FitOptions, out: Option<&Path>, quiet: bool) -> Result<FitResu
         );
     }
     if let Some(out) = out {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         write_json(&out.join("fit.json"), &r)?;
         atomic_write(&out.join("tables.toml"), tables_toml(&r).as_bytes())?;
         atomic_write(&out.join("curve.csv"), curve_csv(&r).as_bytes())?;
         if let Err(e) = super::fit_plot::plot(&r, out) {
-            eprintln!("warning: fit.png/fit.svg skipped: {e}");
+            eprintln!(
+                "warning: fit.png/fit.svg skipped: {}",
+                crate::error::one_line(&e)
+            );
         }
         if !quiet {
             println!("results in {}", out.display());

@@ -98,7 +98,7 @@ pub fn plot(r: &FitResult, dir: &Path) -> Result<(), String> {
         draw(&root, r)?;
     }
     atomic_write(&dir.join("fit.svg"), svg.as_bytes()).map_err(|e| e.to_string())?;
-    let tmp = dir.join(".tmp-fit.png");
+    let tmp = crate::report::output::temp_path(dir, "fit.png");
     {
         let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
         draw(&root, r)?;

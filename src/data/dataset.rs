@@ -117,12 +117,16 @@ fn candidates(split: Split, part: Part) -> [String; 4] {
     [format!("{name}.gz"), name, format!("{dotted}.gz"), dotted]
 }
 
-/// The path of `split`/`part` inside `dir`, or `None` if no spelling exists.
+/// The path of `split`/`part` inside `dir`: the first spelling that is a
+/// regular file, else the first one that exists in any form (a directory,
+/// a FIFO, a dangling link or a link loop, which the reader then names in
+/// its error), else `None`.
 fn locate(dir: &Path, split: Split, part: Part) -> Option<PathBuf> {
-    candidates(split, part)
-        .into_iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+    let paths = candidates(split, part).map(|n| dir.join(n));
+    let found = paths.iter().find(|p| p.is_file());
+    found
+        .or_else(|| paths.iter().find(|p| p.symlink_metadata().is_ok()))
+        .cloned()
 }
 
 /// Whether `dir` holds all four IDX files (each raw or gzipped).
@@ -248,6 +252,15 @@ fn require(dir: &Path, split: Split, part: Part) -> Result<PathBuf> {
             ),
         )
     })
+}
+
+/// The image and label files of `split` in `dir` (whichever spelling is
+/// there), or a data error naming what was tried.
+pub fn split_files(dir: &Path, split: Split) -> Result<(PathBuf, PathBuf)> {
+    Ok((
+        require(dir, split, Part::Images)?,
+        require(dir, split, Part::Labels)?,
+    ))
 }
 
 /// Load one split of `kind` from `dir`.

@@ -6,7 +6,9 @@
 //! all MNIST-style datasets use.
 //!
 //! Files may be gzip-compressed; compression is detected from the gzip magic
-//! bytes `1f 8b`, not from the file extension, and decoded as a stream.
+//! bytes `1f 8b`, not from the file extension, and decoded as a stream of
+//! one or more gzip members; bytes after the last member are refused, as
+//! bytes after the data of a raw file are. Only regular files are opened.
 //!
 //! Every failure is reported as [`Error::Data`] naming the file, with a
 //! one-line message.
@@ -14,8 +16,6 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::path::Path;
-
-use flate2::read::GzDecoder;
 
 use crate::error::{Error, Result};
 
@@ -90,8 +90,78 @@ impl Source<'_> {
     }
 }
 
+/// Check that `path` is a regular file (following links) before it is
+/// opened: a directory, a FIFO (whose open would wait for a writer), a
+/// device or a symlink loop is named in a one-line error. Every reader of
+/// an input file (data, config, grid, checkpoint) calls it first.
+pub fn check_regular_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        // ELOOP (40 on Linux): too many levels of symbolic links.
+        let what = if e.raw_os_error() == Some(40) {
+            "a symlink loop".to_string()
+        } else {
+            one_line(&e)
+        };
+        Error::data(path, format!("cannot open: {what}"))
+    })?;
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(Error::data(path, format!("is {what}, not a regular file")))
+}
+
+/// Every member of a gzip file in turn (a valid file may hold several,
+/// e.g. from `cat a.gz b.gz`); bytes after a member that do not start
+/// another member are an error, as trailing bytes of a raw file are.
+struct Members {
+    dec: Option<flate2::bufread::GzDecoder<BufReader<File>>>,
+    members: usize,
+}
+
+impl Read for Members {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let dec = self.dec.as_mut().expect("decoder present");
+            let n = dec.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The end of a member: the file ends, or another member starts.
+            let rest = dec.get_mut().fill_buf()?;
+            if rest.is_empty() {
+                return Ok(0);
+            }
+            if rest[0] != 0x1f || rest.get(1).is_some_and(|&b| b != 0x8b) {
+                return Err(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "trailing garbage after gzip member {} (not another gzip member)",
+                        self.members
+                    ),
+                ));
+            }
+            let inner = self.dec.take().expect("decoder present").into_inner();
+            self.dec = Some(flate2::bufread::GzDecoder::new(inner));
+            self.members += 1;
+        }
+    }
+}
+
 /// Open `path`, sniffing the first bytes for the gzip magic `1f 8b`.
 fn open(path: &Path) -> Result<Source<'_>> {
+    check_regular_file(path)?;
     let file = File::open(path)
         .map_err(|e| Error::data(path, format!("cannot open: {}", one_line(&e))))?;
     let mut buf = BufReader::new(file);
@@ -100,7 +170,10 @@ fn open(path: &Path) -> Result<Source<'_>> {
         .map_err(|e| Error::data(path, format!("read error: {}", one_line(&e))))?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
     let reader: Box<dyn Read> = if gzip {
-        Box::new(GzDecoder::new(buf))
+        Box::new(Members {
+            dec: Some(flate2::bufread::GzDecoder::new(buf)),
+            members: 1,
+        })
     } else {
         Box::new(buf)
     };
@@ -296,6 +369,71 @@ mod tests {
         let p = write(dir.path(), "f", &[0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
         let msg = read_idx(&p).expect_err("float").to_string();
         assert!(msg.contains("0x0d") && msg.contains("float"), "{msg}");
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(bytes).expect("gzip");
+        e.finish().expect("gzip")
+    }
+
+    const SMALL: [u8; 18] = [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6];
+
+    #[test]
+    fn reads_every_member_of_a_multi_member_gzip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for cut in [0, 5, 12, 17, 18] {
+            let mut bytes = gz(&SMALL[..cut]);
+            bytes.extend(gz(&SMALL[cut..]));
+            let p = write(dir.path(), "m.gz", &bytes);
+            let idx = read_idx(&p).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
+            assert_eq!(idx.data, vec![1, 2, 3, 4, 5, 6], "cut {cut}");
+        }
+        // A second member holding more data than the header describes.
+        let mut bytes = gz(&SMALL);
+        bytes.extend(gz(&[7]));
+        let p = write(dir.path(), "more.gz", &bytes);
+        let msg = read_idx(&p).expect_err("extra member").to_string();
+        assert!(msg.contains("trailing bytes"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_garbage_after_a_gzip_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for tail in [&b"x"[..], &[0; 7], &[0x1f], &[0x1f, 0x8b, 0]] {
+            let mut bytes = gz(&SMALL);
+            bytes.extend_from_slice(tail);
+            let p = write(dir.path(), "t.gz", &bytes);
+            let msg = read_idx(&p).expect_err("trailing garbage").to_string();
+            assert!(
+                msg.contains("gzip") && !msg.contains('\n'),
+                "{tail:?}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_what_stands_in_a_files_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().join("dir");
+        std::fs::create_dir(&d).expect("mkdir");
+        let fifo = dir.path().join("fifo");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(ok.success());
+        let a = dir.path().join("loop-a");
+        let b = dir.path().join("loop-b");
+        std::os::unix::fs::symlink(&b, &a).expect("symlink");
+        std::os::unix::fs::symlink(&a, &b).expect("symlink");
+        for (p, want) in [(d, "a directory"), (fifo, "a FIFO"), (a, "symlink loop")] {
+            let msg = read_idx(&p).expect_err(want).to_string();
+            assert!(
+                msg.contains(want) && msg.contains(&*p.to_string_lossy()),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

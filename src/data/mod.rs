@@ -3,7 +3,9 @@
 
 pub mod augment;
 pub mod dataset;
+pub mod fingerprint;
 pub mod idx;
 pub mod resize;
 
 pub use dataset::{Dataset, DatasetKind, Split, find_data_dir, load_split};
+pub use idx::check_regular_file;

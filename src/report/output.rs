@@ -2,11 +2,25 @@
 //! directory, flushed to disk, then renamed over the target, so a reader
 //! never sees a half-written file. On any error the temporary file is
 //! removed and the target is left as it was.
+//!
+//! Every temporary file fsnn writes is named `.fsnn-tmp-*`
+//! ([`TEMP_PREFIX`]), so that one left by a process killed mid-write can be
+//! told from anything else and removed by the next writer of that directory
+//! ([`crate::outdir::remove_stale_temps`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// Name prefix of fsnn's temporary files.
+pub const TEMP_PREFIX: &str = ".fsnn-tmp-";
+
+/// A temporary path in `dir` for a file that a library writes by path
+/// (plots): `.fsnn-tmp-<pid>-<name>`; rename it over the target when done.
+pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()))
+}
 
 /// Write `bytes` to `path` atomically (temp file + fsync + rename).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -24,7 +38,7 @@ pub fn atomic_write_with(
         _ => PathBuf::from("."),
     };
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-");
+    builder.prefix(TEMP_PREFIX);
     // Result files are as readable as any new file (0666 & umask), not
     // private like a temporary file (0600).
     #[cfg(unix)]

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::aggregate::{PointRow, pareto_front};
 use super::font::{FAMILY, ensure_font};
-use super::output::atomic_write;
+use super::output::{atomic_write, temp_path};
 
 const SIZE: (u32, u32) = (1100, 750);
 
@@ -164,10 +164,12 @@ pub fn pareto_plots(rows: &[PointRow], dir: &Path) -> Result<Vec<PathBuf>, Strin
         atomic_write(&svg_path, svg.as_bytes()).map_err(|e| e.to_string())?;
         files.push(svg_path);
         let png_path = dir.join(format!("{name}.png"));
+        let tmp = temp_path(dir, &format!("{name}.png"));
         {
-            let root = BitMapBackend::new(&png_path, SIZE).into_drawing_area();
+            let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
             draw(&root, spec)?;
         }
+        std::fs::rename(&tmp, &png_path).map_err(|e| format!("{}: {e}", png_path.display()))?;
         files.push(png_path);
     }
     Ok(files)

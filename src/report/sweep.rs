@@ -9,6 +9,7 @@ use super::output::atomic_write;
 use super::pareto;
 use super::table::coding_name;
 use crate::error::{Error, Result};
+use crate::outdir::{self, Claim, Kind};
 use crate::sweep::results::{self, RunRecord};
 
 /// Options of `fsnn report`.
@@ -269,6 +270,10 @@ pub fn csv(rows: &[PointRow]) -> Result<String> {
     Ok(String::from_utf8(bytes).expect("CSV is UTF-8"))
 }
 
+/// A report replaces earlier reports in its directory, which may hold sweep
+/// results but nothing else ([`crate::outdir`]).
+const REPORT_CLAIM: Claim = Claim::Fresh { overwrite: false };
+
 /// Run `fsnn report`.
 pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {
     if opts.inputs.is_empty() {
@@ -289,16 +294,11 @@ pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {
             }
         }
     });
-    if out.exists() && !out.is_dir() {
-        return Err(Error::file(
-            &out,
-            "output path exists and is not a directory",
-        ));
-    }
+    outdir::precheck(&out, Kind::Report, REPORT_CLAIM)?;
     let rows = aggregate(&records);
     let md = markdown(&rows, records.len());
     let csv_text = csv(&rows)?;
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let _held = outdir::claim(&out, Kind::Report, REPORT_CLAIM)?;
     let mut files = Vec::new();
     let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
         let p = out.join(name);
@@ -310,7 +310,7 @@ pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {
     write("report.csv", csv_text.as_bytes())?;
     match pareto::pareto_plots(&rows, &out) {
         Ok(mut written) => files.append(&mut written),
-        Err(e) => eprintln!("warning: plots skipped: {e}"),
+        Err(e) => eprintln!("warning: plots skipped: {}", crate::error::one_line(&e)),
     }
     if !opts.quiet {
         print!("{md}");
@@ -329,15 +329,5 @@ pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {
 
 /// Does `path` look like a report directory (used by tests and docs)?
 pub fn report_files(dir: &Path) -> Vec<PathBuf> {
-    [
-        "report.md",
-        "report.csv",
-        "pareto-spikes.svg",
-        "pareto-spikes.png",
-        "pareto-energy.svg",
-        "pareto-energy.png",
-    ]
-    .iter()
-    .map(|n| dir.join(n))
-    .collect()
+    outdir::REPORT_FILES.iter().map(|n| dir.join(n)).collect()
 }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::{Config, toml_error_line};
 use crate::error::{Error, Result};
 
 /// The grid file as written.
@@ -181,10 +181,6 @@ fn set_path(
     Ok(())
 }
 
-fn one_line(msg: &str) -> String {
-    msg.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Cartesian product of per-position choices, last position fastest.
 fn product<T: Clone>(choices: &[Vec<T>]) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = vec![Vec::new()];
@@ -205,6 +201,7 @@ fn product<T: Clone>(choices: &[Vec<T>]) -> Vec<Vec<T>> {
 impl Grid {
     /// Read, expand and validate a grid file. Nothing is written.
     pub fn load(path: &Path) -> Result<Grid> {
+        crate::data::check_regular_file(path)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read grid: {e}")))?;
         Grid::from_toml_str(&text, path)
@@ -215,14 +212,15 @@ impl Grid {
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Grid> {
         let err = |field: &str, msg: String| Error::file(path, format!("{field}: {msg}"));
         let file: GridFile =
-            toml::from_str(text).map_err(|e| Error::file(path, one_line(&e.to_string())))?;
+            toml::from_str(text).map_err(|e| Error::file(path, toml_error_line(&e, text)))?;
         // The base config as a TOML table.
         let mut base: toml::Table = match &file.base {
             toml::Value::String(rel) => {
                 let p = path.parent().unwrap_or(Path::new(".")).join(rel);
+                crate::data::check_regular_file(&p)?;
                 let t = std::fs::read_to_string(&p)
                     .map_err(|e| err("base", format!("cannot read {}: {e}", p.display())))?;
-                toml::from_str(&t).map_err(|e| Error::file(&p, one_line(&e.to_string())))?
+                toml::from_str(&t).map_err(|e| Error::file(&p, toml_error_line(&e, &t)))?
             }
             toml::Value::Table(t) => t.clone(),
             _ => {
@@ -238,7 +236,7 @@ impl Grid {
         let parse = |t: &toml::Table, field: &str| -> Result<Config> {
             let cfg: Config = toml::Value::Table(t.clone())
                 .try_into()
-                .map_err(|e: toml::de::Error| err(field, one_line(&e.to_string())))?;
+                .map_err(|e: toml::de::Error| err(field, toml_error_line(&e, "")))?;
             cfg.validate().map_err(|e| err(field, e.to_string()))?;
             Ok(cfg)
         };

@@ -1,6 +1,9 @@
 //! `fsnn sweep`: expand a grid file into runs, train them in parallel
 //! (one single-threaded training per worker), and append each finished run
 //! to `DIR/results.jsonl`. Rerunning resumes; `--shard I/N` runs a share.
+//! Shards (and identical sweeps) may share `DIR` at once: each appends
+//! under a short lock and skips runs another process has recorded; a
+//! directory holding another grid's results is refused.
 
 pub mod grid;
 pub mod results;
@@ -17,6 +20,7 @@ pub use results::RunRecord;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::outdir::{Claim, Kind};
 use crate::run::load_data;
 
 /// Options of `fsnn sweep`.
@@ -34,6 +38,8 @@ pub struct SweepOptions {
     pub data: Option<PathBuf>,
     /// No progress display and no per-run lines.
     pub quiet: bool,
+    /// Remove the results of another grid in `out` first.
+    pub overwrite: bool,
 }
 
 /// What a sweep did.
@@ -45,7 +51,8 @@ pub struct SweepOutcome {
     pub grid_runs: usize,
     /// Runs in this shard.
     pub shard_runs: usize,
-    /// Runs of this shard already in the results file (skipped).
+    /// Runs of this shard already in the results file, or recorded by
+    /// another process while this one ran (skipped).
     pub skipped: usize,
     /// Runs trained now.
     pub trained: usize,
@@ -83,6 +90,45 @@ pub fn results_path(out: &Path) -> PathBuf {
     out.join("results.jsonl")
 }
 
+/// The error for a results file holding a run of another grid.
+fn another_grid(out: &Path, grid: &Path, r: &RunRecord) -> Error {
+    Error::file(
+        out,
+        format!(
+            "holds results of another grid (run {}, {}), not of {}; use another --out, or --overwrite to replace them",
+            r.run_id,
+            r.config.name,
+            grid.display()
+        ),
+    )
+}
+
+/// A first look at `out`'s results without the lock, to load only the
+/// data still needed and to refuse another grid's directory before
+/// anything is written: the run ids recorded (all of them in `all`).
+fn first_look(out: &Path, grid: &Path, all: &HashSet<String>) -> Result<HashSet<String>> {
+    let existing = results::read(&results_path(out))?;
+    if let Some(r) = existing.records.iter().find(|r| !all.contains(&r.run_id)) {
+        return Err(another_grid(out, grid, r));
+    }
+    Ok(existing.records.into_iter().map(|r| r.run_id).collect())
+}
+
+/// Load each distinct data section of `specs` once; workers share it.
+fn load_needed<'a>(
+    specs: impl Iterator<Item = &'a RunSpec>,
+    dir: Option<&Path>,
+) -> Result<HashMap<String, runner::SharedData>> {
+    let mut data = HashMap::new();
+    for spec in specs {
+        let key = data_key(&spec.config);
+        if let std::collections::hash_map::Entry::Vacant(slot) = data.entry(key) {
+            slot.insert(Arc::new(load_data(&spec.config, dir)?));
+        }
+    }
+    Ok(data)
+}
+
 /// Run `fsnn sweep`. The grid, the shard spec, the output path and the
 /// data are all checked before anything is written.
 pub fn sweep(opts: &SweepOptions) -> Result<SweepOutcome> {
@@ -103,36 +149,33 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepOutcome> {
             .unwrap_or("sweep");
         PathBuf::from("sweeps").join(stem)
     });
-    if out.exists() && !out.is_dir() {
-        return Err(Error::file(
-            &out,
-            "output path exists and is not a directory",
-        ));
-    }
+    let claim = Claim::Fresh {
+        overwrite: opts.overwrite,
+    };
+    crate::outdir::precheck(&out, Kind::Sweep, claim)?;
     let path = results_path(&out);
-    let existing = results::read(&path)?;
-    let done: HashSet<&str> = existing.records.iter().map(|r| r.run_id.as_str()).collect();
+    let all: HashSet<String> = grid.runs.iter().map(|r| r.run_id.clone()).collect();
+    let done = if opts.overwrite {
+        HashSet::new()
+    } else {
+        first_look(&out, &opts.grid, &all)?
+    };
     let mine: Vec<&RunSpec> = grid
         .runs
         .iter()
         .filter(|r| shard.contains(r.index))
         .collect();
+    let todo = mine.iter().filter(|r| !done.contains(&r.run_id));
+    let data = load_needed(todo.copied(), opts.data.as_deref())?;
+    let _dir = crate::outdir::claim(&out, Kind::Sweep, claim)?;
+    let writer = results::Writer::open(&path, all)?;
+    // Now under the lock: what other processes finished meanwhile counts.
     let pending: Vec<RunSpec> = mine
         .iter()
-        .filter(|r| !done.contains(r.run_id.as_str()))
+        .filter(|r| !writer.recorded().contains(&r.run_id))
         .map(|r| (*r).clone())
         .collect();
     let skipped = mine.len() - pending.len();
-    // Load each distinct data section once; workers share it.
-    let mut data: HashMap<String, runner::SharedData> = HashMap::new();
-    for spec in &pending {
-        let key = data_key(&spec.config);
-        if let std::collections::hash_map::Entry::Vacant(slot) = data.entry(key) {
-            slot.insert(Arc::new(load_data(&spec.config, opts.data.as_deref())?));
-        }
-    }
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    let mut writer = results::Writer::open(&path, &existing)?;
     let jobs = opts.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -152,13 +195,15 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepOutcome> {
         );
     }
     let trained = pending.len();
-    let failed = runner::run_all(pending, jobs, &data, &mut writer, opts.quiet)?;
+    let writer = std::sync::Mutex::new(writer);
+    let tally = runner::run_all(pending, jobs, &data, &writer, opts.quiet)?;
+    let failed = tally.failed;
     let outcome = SweepOutcome {
         out: out.clone(),
         grid_runs: grid.runs.len(),
         shard_runs: mine.len(),
-        skipped,
-        trained: trained - failed,
+        skipped: skipped + tally.elsewhere,
+        trained: trained - failed - tally.elsewhere,
         seconds: t0.elapsed().as_secs_f64(),
     };
     if !opts.quiet {

@@ -1,6 +1,7 @@
 //! Parallel runner: `jobs` worker threads pull run specs from a shared
 //! queue and train each single-threaded; finished runs go through a channel
-//! to the one thread that appends to `results.jsonl`.
+//! to the one thread that appends to `results.jsonl`. A worker skips a run
+//! that another process (a shard sharing the directory) recorded meanwhile.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
@@ -24,6 +25,17 @@ pub type SharedData = Arc<(Dataset, Dataset)>;
 enum Msg {
     Done(Box<RunRecord>, String, f64),
     Failed(String, Error),
+    /// Recorded by another process before this one started it.
+    Elsewhere,
+}
+
+/// How the runs of [`run_all`] ended, besides being recorded here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Runs that failed (their errors were printed).
+    pub failed: usize,
+    /// Runs another process recorded first (not appended again).
+    pub elsewhere: usize,
 }
 
 /// Live line of one worker.
@@ -69,16 +81,47 @@ pub fn run_label(spec: &RunSpec) -> String {
     s
 }
 
+/// Train one run (single-threaded), showing its progress on `pb`.
+fn train_one(spec: &RunSpec, data: &HashMap<String, SharedData>, pb: &ProgressBar) -> Msg {
+    let label = run_label(spec);
+    pb.set_message(format!("{label}  starting"));
+    let (train, test) = &*data[&super::data_key(&spec.config)];
+    let mut obs = LineObserver {
+        pb,
+        label: &label,
+        epochs: spec.config.train.epochs,
+        last: String::new(),
+        tick: Instant::now(),
+    };
+    let t0 = Instant::now();
+    match execute(&spec.config, train, test, None, &mut obs, None) {
+        Ok((summary, _, _)) => Msg::Done(
+            Box::new(RunRecord {
+                run_id: spec.run_id.clone(),
+                point_id: spec.point_id.clone(),
+                index: spec.index,
+                axes: spec.axes.clone(),
+                config: spec.config.clone(),
+                summary,
+            }),
+            label,
+            t0.elapsed().as_secs_f64(),
+        ),
+        Err(e) => Msg::Failed(label, e),
+    }
+}
+
 /// Run `pending` on `jobs` threads, appending each finished run to
 /// `writer`. `data` maps a data-section key to its loaded splits. Returns
-/// the number of failed runs (their errors are printed).
+/// the failed runs (their errors are printed) and those another process
+/// recorded first.
 pub fn run_all(
     pending: Vec<RunSpec>,
     jobs: usize,
     data: &HashMap<String, SharedData>,
-    writer: &mut Writer,
+    writer: &Mutex<Writer>,
     quiet: bool,
-) -> Result<usize> {
+) -> Result<Tally> {
     let total = pending.len();
     let jobs = jobs.max(1).min(total.max(1));
     let tty = std::io::stderr().is_terminal() && !quiet;
@@ -98,7 +141,7 @@ pub fn run_all(
     overall.enable_steady_tick(Duration::from_millis(500));
     let queue = Arc::new(Mutex::new(VecDeque::from(pending)));
     let (tx, rx) = mpsc::channel::<Msg>();
-    let mut failed = 0usize;
+    let mut tally = Tally::default();
     let mut write_err: Option<Error> = None;
     std::thread::scope(|scope| {
         for w in 0..jobs {
@@ -113,32 +156,18 @@ pub fn run_all(
                 loop {
                     let next = queue.lock().expect("queue lock").pop_front();
                     let Some(spec) = next else { break };
-                    let label = run_label(&spec);
-                    pb.set_message(format!("{label}  starting"));
-                    let (train, test) = &*data[&super::data_key(&spec.config)];
-                    let mut obs = LineObserver {
-                        pb: &pb,
-                        label: &label,
-                        epochs: spec.config.train.epochs,
-                        last: String::new(),
-                        tick: Instant::now(),
-                    };
-                    let t0 = Instant::now();
-                    let msg = match execute(&spec.config, train, test, None, &mut obs, None) {
-                        Ok((summary, _, _)) => Msg::Done(
-                            Box::new(RunRecord {
-                                run_id: spec.run_id.clone(),
-                                point_id: spec.point_id.clone(),
-                                index: spec.index,
-                                axes: spec.axes.clone(),
-                                config: spec.config.clone(),
-                                summary,
-                            }),
-                            label,
-                            t0.elapsed().as_secs_f64(),
-                        ),
-                        Err(e) => Msg::Failed(label, e),
-                    };
+                    // An error here resurfaces at the append; train then.
+                    let recorded = writer
+                        .lock()
+                        .expect("writer lock")
+                        .is_recorded(&spec.run_id);
+                    if recorded.unwrap_or(false) {
+                        if tx.send(Msg::Elsewhere).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    let msg = train_one(&spec, data, &pb);
                     if tx.send(msg).is_err() {
                         break;
                     }
@@ -147,40 +176,51 @@ pub fn run_all(
             });
         }
         drop(tx);
+        let say = |line: String| {
+            if tty {
+                mp.println(line).ok();
+            } else {
+                // Ignore a closed stdout (e.g. piped into `head`).
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }
+        };
         // The writer: this thread, the only one touching the file.
         for msg in rx {
             match msg {
                 Msg::Done(rec, label, secs) => {
-                    if write_err.is_none()
-                        && let Err(e) = writer.append(&rec)
-                    {
-                        write_err = Some(e);
-                        queue.lock().expect("queue lock").clear();
+                    let mut note = "";
+                    if write_err.is_none() {
+                        match writer.lock().expect("writer lock").append(&rec) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tally.elsewhere += 1;
+                                note = "  (recorded by another process first)";
+                            }
+                            Err(e) => {
+                                write_err = Some(e);
+                                queue.lock().expect("queue lock").clear();
+                            }
+                        }
                     }
                     overall.inc(1);
                     let s = &rec.summary;
-                    let line = format!(
-                        "[{}/{}] {}  test {:.2}%  {:.1} spikes/img  {:.0}s",
-                        overall.position(),
-                        total,
-                        label,
-                        s.test_acc,
-                        s.spikes_per_image,
-                        secs
-                    );
                     if !quiet {
-                        if tty {
-                            mp.println(line).ok();
-                        } else {
-                            // Ignore a closed stdout (e.g. piped into `head`).
-                            let _ = writeln!(std::io::stdout(), "{line}");
-                        }
+                        say(format!(
+                            "[{}/{total}] {label}  test {:.2}%  {:.1} spikes/img  {secs:.0}s{note}",
+                            overall.position(),
+                            s.test_acc,
+                            s.spikes_per_image,
+                        ));
                     }
                 }
-                Msg::Failed(label, e) => {
-                    failed += 1;
+                Msg::Elsewhere => {
+                    tally.elsewhere += 1;
                     overall.inc(1);
-                    let line = format!("run {label} failed: {e}");
+                }
+                Msg::Failed(label, e) => {
+                    tally.failed += 1;
+                    overall.inc(1);
+                    let line = format!("run {label} failed: {}", e.line());
                     if tty {
                         mp.println(&line).ok();
                     } else {
@@ -193,6 +233,6 @@ pub fn run_all(
     overall.finish_and_clear();
     match write_err {
         Some(e) => Err(e),
-        None => Ok(failed),
+        None => Ok(tally),
     }
 }

@@ -11,6 +11,7 @@ use crate::checkpoint;
 use crate::checkpoint::state::{self, Progress, STATE_FILE};
 use crate::config::Config;
 use crate::data::Dataset;
+use crate::data::fingerprint::DataPrint;
 use crate::error::Result;
 use crate::metrics::{CostReport, EvalResult};
 use crate::report::output::{atomic_write, write_json};
@@ -118,6 +119,17 @@ pub fn fresh_progress(model: &crate::model::Network) -> Progress {
     }
 }
 
+/// Add a finished epoch to `progress`: the best accuracy, a metrics row,
+/// the last epoch's record.
+pub fn record_epoch(progress: &mut Progress, stats: EpochStats) {
+    if stats.test.accuracy > progress.best.0 {
+        progress.best = (stats.test.accuracy, stats.epoch);
+    }
+    progress.csv.push_str(&metrics_row(&stats));
+    progress.csv.push('\n');
+    progress.last = Some(stats);
+}
+
 fn metrics_header(model: &crate::model::Network) -> String {
     let mut h = METRICS_HEADER.to_string();
     for c in 0..model.num_codings() {
@@ -139,6 +151,20 @@ pub fn execute(
     out: Option<&Path>,
     obs: &mut dyn Observer,
     resume: Option<(Trainer, Progress)>,
+) -> Result<(Summary, Trainer, EvalResult)> {
+    execute_recorded(cfg, train, test, out, obs, resume, None)
+}
+
+/// [`execute`], recording `data` (the fingerprint of `train` and `test`)
+/// in the training state and the model file.
+pub fn execute_recorded(
+    cfg: &Config,
+    train: &Dataset,
+    test: &Dataset,
+    out: Option<&Path>,
+    obs: &mut dyn Observer,
+    resume: Option<(Trainer, Progress)>,
+    data: Option<&DataPrint>,
 ) -> Result<(Summary, Trainer, EvalResult)> {
     if let Some(out) = out {
         atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
@@ -169,16 +195,11 @@ pub fn execute(
             train_seconds: secs,
         };
         obs.epoch(&stats);
-        if stats.test.accuracy > progress.best.0 {
-            progress.best = (stats.test.accuracy, stats.epoch);
-        }
-        progress.csv.push_str(&metrics_row(&stats));
-        progress.csv.push('\n');
-        progress.last = Some(stats);
+        record_epoch(&mut progress, stats);
         if let Some(out) = out {
             atomic_write(&out.join("metrics.csv"), progress.csv.as_bytes())?;
             if every > 0 && ((e + 1) % every == 0 || e + 1 == epochs) {
-                state::save(&out.join(STATE_FILE), &trainer, &progress)?;
+                state::save_with(&out.join(STATE_FILE), &trainer, &progress, data)?;
             }
         }
     }
@@ -217,7 +238,7 @@ pub fn execute(
         simd: crate::simd::info(),
     };
     if let Some(out) = out {
-        checkpoint::save(&trainer.model, cfg, &out.join("model.safetensors"))?;
+        checkpoint::save_with(&trainer.model, cfg, data, &out.join("model.safetensors"))?;
         write_json(&out.join("summary.json"), &summary)?;
     }
     Ok((summary, trainer, last.test))

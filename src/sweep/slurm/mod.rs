@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::grid::{Grid, Shard};
 use super::results;
 use crate::error::{Error, Result};
+use crate::outdir::DirLock;
 use crate::report::output::atomic_write;
 
 mod script;
@@ -63,6 +64,9 @@ pub struct SlurmOptions {
 pub const STATE_FILE: &str = "slurm.json";
 /// Name of the batch script in the output directory.
 pub const SCRIPT_FILE: &str = "fsnn-sweep.sbatch";
+/// Lock file of the one process that submits and waits for a Slurm sweep
+/// (reports and `fsnn sweep status` share the directory meanwhile).
+pub const SUBMIT_LOCK: &str = ".fsnn-slurm.lock";
 /// Default cap of `--array-size` when it is not given.
 pub const DEFAULT_MAX_TASKS: usize = 100;
 
@@ -185,7 +189,9 @@ pub struct SlurmOutcome {
 
 /// `fsnn sweep --slurm`.
 pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
-    // Before anything is read or written: the Slurm client.
+    // Before anything is read or written: what goes into the script, and
+    // the Slurm client.
+    check_inputs(opts)?;
     for cmd in ["sbatch", "squeue"] {
         if which(cmd).is_none() {
             return Err(Error::Slurm(format!(
@@ -198,12 +204,6 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
     }
     if opts.cpus_per_task == Some(0) {
         return Err(Error::arg("--cpus-per-task", "must be at least 1"));
-    }
-    if let Some(a) = opts.sbatch_args.iter().find(|a| !a.starts_with('-')) {
-        return Err(Error::arg(
-            "--sbatch-arg",
-            format!("{a:?} is not an sbatch option (expected e.g. --mem=4G)"),
-        ));
     }
     let grid = Grid::load(&opts.grid)?;
     let grid_path = std::fs::canonicalize(&opts.grid).map_err(|e| Error::io(&opts.grid, e))?;
@@ -222,6 +222,13 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
         ));
     }
     let data = opts.data.as_deref().map(absolute).transpose()?;
+    // One submitter per directory: a second one would submit the same
+    // tasks again and overwrite the first one's slurm.json.
+    let _submitter = if out.is_dir() {
+        Some(DirLock::exclusive_on(&out, SUBMIT_LOCK)?)
+    } else {
+        None
+    };
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
         .map_err(|e| Error::Slurm(format!("cannot find the fsnn binary: {e}")))?;
@@ -302,9 +309,14 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
         }
     }
     let mut job_id = None;
+    let _submitter = match _submitter {
+        Some(l) => l,
+        None => {
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            DirLock::exclusive_on(&out, SUBMIT_LOCK)?
+        }
+    };
     if !missing.is_empty() {
-        std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
-        let script = out.join(SCRIPT_FILE);
         let text = batch_script(
             &exe,
             &grid_path,
@@ -313,7 +325,9 @@ pub fn sweep_slurm(opts: &SlurmOptions) -> Result<SlurmOutcome> {
             array_size,
             runs,
             opts,
-        );
+        )?;
+        std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
+        let script = out.join(SCRIPT_FILE);
         atomic_write(&script, text.as_bytes())?;
         let id = submit(&script, &missing)?;
         state.submissions.push(Submission {
@@ -488,8 +502,12 @@ pub fn status(dir: &Path, quiet: bool) -> Result<SweepStatus> {
     };
     let grid = Grid::load(&state.grid)?;
     let st = inspect(dir, &state, &grid, true);
-    if st.squeue_error.is_none() && st.state != state {
-        // Keep final states squeue shows now; failing to is not an error.
+    // Keep final states squeue shows now, unless a submitter is at work
+    // (it keeps its own records); failing to is not an error.
+    if st.squeue_error.is_none()
+        && st.state != state
+        && DirLock::check_free_on(dir, SUBMIT_LOCK).is_ok()
+    {
         let _ = st.state.save(dir);
     }
     if !quiet {
@@ -605,28 +623,5 @@ mod tests {
         let r = failure_reason(out, 1, "7", Some("FAILED"), true, Some(2), true, &log);
         assert!(r.contains("exit status 2"), "{r}");
         assert!(!r.contains('\n'));
-    }
-
-    #[test]
-    fn script_has_fixed_shards_and_absolute_paths() {
-        let o = SlurmOptions {
-            partition: Some("gpu".into()),
-            time: Some("01:00:00".into()),
-            sbatch_args: vec!["--mem=4G".into()],
-            ..Default::default()
-        };
-        let s = batch_script(
-            Path::new("/opt/fsnn"),
-            Path::new("/g/grid's.toml"),
-            Path::new("/shared/out"),
-            None,
-            3,
-            6,
-            &o,
-        );
-        assert!(s.contains("N=3\n"));
-        assert!(s.contains("#SBATCH --partition=gpu\n#SBATCH --time=01:00:00\n#SBATCH --mem=4G\n"));
-        assert!(s.contains("#SBATCH --output=/shared/out/logs/%A_%a.out"));
-        assert!(s.contains(r#"'/opt/fsnn' sweep --grid '/g/grid'\''s.toml' --shard "$I/$N""#));
     }
 }
