@@ -117,6 +117,13 @@ enum Command {
         /// fit.json from `fsnn fit`: its tables replace the hidden codings'.
         #[arg(long)]
         tables: Option<PathBuf>,
+        /// Neuron of the converted network: FS codings, or IF neurons
+        /// (rate coding) over --t steps.
+        #[arg(long, default_value = "fs", value_parser = ["fs", "if"])]
+        neuron: String,
+        /// Time steps of the IF neurons (with --neuron if).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        t: u64,
         /// STBP fine-tuning epochs after the conversion.
         #[arg(long, default_value_t = 0)]
         finetune_epochs: usize,
@@ -420,6 +427,8 @@ fn main() -> ExitCode {
             k,
             alpha,
             tables,
+            neuron,
+            t,
             finetune_epochs,
             finetune_lr,
             out,
@@ -431,6 +440,7 @@ fn main() -> ExitCode {
             k,
             alpha,
             tables,
+            if_steps: (neuron == "if").then_some(t as usize),
             finetune_epochs,
             finetune_lr,
             out,

@@ -367,8 +367,8 @@ fn check_network(toml_text: &str, tables: &[FsTables], seed: u64) {
     let classes = widths[nc];
     assert_eq!(mlp.num_codings(), nc);
     for c in 0..nc {
-        assert_eq!(mlp.codings[c].tables, tables[c], "coding {c} tables");
-        assert_eq!(mlp.codings[c].variant, cfg.variant);
+        assert_eq!(mlp.neurons[c].coding.tables, tables[c], "coding {c} tables");
+        assert_eq!(mlp.neurons[c].coding.variant, cfg.variant);
     }
     let batch = 7;
     let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);

@@ -130,14 +130,17 @@ fn fast_derivative_path_equals_full_backward() {
                 toml::from_str(&format!("{net}\nlearn = \"{learn}\"\n")).unwrap();
             let mut learnable = Mlp::from_config(&cfg, seed);
             let mut fixed = Mlp::from_config(&fixed_cfg, seed);
-            assert!(fixed.learn.iter().all(Option::is_none));
+            assert!(fixed.neurons.iter().all(|n| n.learn.is_none()));
             for c in 0..fixed.num_codings() {
                 if learn == "alpha" {
                     // θ = 0 reproduces the binary tables exactly
-                    assert_eq!(fixed.codings[c].tables, learnable.codings[c].tables);
+                    assert_eq!(
+                        fixed.neurons[c].coding.tables,
+                        learnable.neurons[c].coding.tables
+                    );
                 }
                 // exp(ln T) may round: run both on the same tables
-                fixed.codings[c].tables = learnable.codings[c].tables.clone();
+                fixed.neurons[c].coding.tables = learnable.neurons[c].coding.tables.clone();
             }
             let (out_l, gl) = weight_grads(&mut learnable, seed + 50);
             let (out_f, gf) = weight_grads(&mut fixed, seed + 50);
@@ -170,7 +173,7 @@ fn sync_tables_follows_the_raw_parameters() {
     // at the start: the configured tables (up to exp(ln v) rounding)
     for c in 0..nc {
         let b = binary(cfg.k[c], cfg.alpha[c]);
-        let t = &mlp.codings[c].tables;
+        let t = &mlp.neurons[c].coding.tables;
         for (x, y) in
             t.t.iter()
                 .chain(&t.h)
@@ -183,18 +186,22 @@ fn sync_tables_follows_the_raw_parameters() {
             );
         }
     }
-    let before2 = mlp.codings[2].tables.clone();
+    let before2 = mlp.neurons[2].coding.tables.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(32);
     for round in 0..3 {
-        for l in mlp.learn.iter_mut().flatten() {
+        for l in mlp.neurons.iter_mut().filter_map(|n| n.learn.as_mut()) {
             for v in &mut l.raw {
                 *v += rng.random_range(-1.0f32..1.0);
             }
         }
         // not yet synced: the codings still hold the old tables
-        let stale: Vec<FsTables> = mlp.codings.iter().map(|c| c.tables.clone()).collect();
+        let stale: Vec<FsTables> = mlp
+            .neurons
+            .iter()
+            .map(|n| n.coding.tables.clone())
+            .collect();
         for c in [0, 1, 3] {
-            let l = mlp.learn[c].as_ref().unwrap();
+            let l = mlp.neurons[c].learn.as_ref().unwrap();
             assert_ne!(
                 l.tables(),
                 stale[c],
@@ -203,43 +210,50 @@ fn sync_tables_follows_the_raw_parameters() {
         }
         mlp.sync_tables();
         for c in 0..nc {
-            match &mlp.learn[c] {
+            match &mlp.neurons[c].learn {
                 Some(l) => {
                     assert_eq!(
-                        mlp.codings[c].tables,
+                        mlp.neurons[c].coding.tables,
                         l.tables(),
                         "round {round} coding {c}"
                     );
                     let base = binary(cfg.k[c], cfg.alpha[c]);
                     let mine = tables_from_raw(l.mode, &base, &l.raw);
                     if l.mode == LearnMode::Alpha {
-                        assert_eq!(mine, mlp.codings[c].tables, "round {round} coding {c}");
+                        assert_eq!(
+                            mine, mlp.neurons[c].coding.tables,
+                            "round {round} coding {c}"
+                        );
                     } else {
-                        assert_eq!(mine.d, mlp.codings[c].tables.d);
+                        assert_eq!(mine.d, mlp.neurons[c].coding.tables.d);
                         for (x, y) in mine.t.iter().chain(&mine.h).zip(
-                            mlp.codings[c]
+                            mlp.neurons[c]
+                                .coding
                                 .tables
                                 .t
                                 .iter()
-                                .chain(&mlp.codings[c].tables.h),
+                                .chain(&mlp.neurons[c].coding.tables.h),
                         ) {
                             assert!((x - y).abs() <= 1e-6 * x.abs(), "round {round} coding {c}");
                         }
                     }
-                    let t = &mlp.codings[c].tables;
+                    let t = &mlp.neurons[c].coding.tables;
                     assert!(
                         t.t.iter().chain(&t.h).all(|&v| v > 0.0 && v.is_finite()),
                         "T, h must stay positive: {t:?}"
                     );
                 }
-                None => assert_eq!(mlp.codings[c].tables, before2, "fixed coding {c} changed"),
+                None => assert_eq!(
+                    mlp.neurons[c].coding.tables, before2,
+                    "fixed coding {c} changed"
+                ),
             }
         }
     }
     // the forward pass runs with the synced tables
     let mut plain = mlp.clone();
     for c in 0..nc {
-        plain.codings[c].tables = binary(cfg.k[c], cfg.alpha[c]);
+        plain.neurons[c].coding.tables = binary(cfg.k[c], cfg.alpha[c]);
     }
     let (o1, _) = weight_grads(&mut mlp, 33);
     let (o2, _) = weight_grads(&mut plain, 33);

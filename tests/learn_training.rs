@@ -70,8 +70,8 @@ fn training_learns_tables_and_the_penalty_cuts_spikes() {
     let m0 = mlp_of(&t0);
     for c in 0..m0.num_codings() {
         let init = binary(base.model.k[c], base.model.alpha[c]);
-        let t = &m0.codings[c].tables;
-        let l = m0.learn[c].as_ref().expect("learnable");
+        let t = &m0.neurons[c].coding.tables;
+        let l = m0.neurons[c].learn.as_ref().expect("learnable");
         assert_eq!(
             *t,
             l.tables(),
@@ -128,7 +128,7 @@ fn training_learns_tables_and_the_penalty_cuts_spikes() {
     let m2 = mlp_of(&t2);
     for c in 0..m0.num_codings() {
         assert_eq!(
-            m2.codings[c].tables, m0.codings[c].tables,
+            m2.neurons[c].coding.tables, m0.neurons[c].coding.tables,
             "coding {c} tables"
         );
         assert_eq!(
@@ -185,14 +185,14 @@ fn exact_resume_with_learnable_tables() {
         // the learned tables come back from the state, not the config
         let m = mlp_of(&trainer);
         for c in 0..m.num_codings() {
-            let l = m.learn[c].as_ref().expect("learnable after load");
+            let l = m.neurons[c].learn.as_ref().expect("learnable after load");
             assert_eq!(
-                m.codings[c].tables,
+                m.neurons[c].coding.tables,
                 l.tables(),
                 "coding {c}: loaded tables not synced"
             );
             assert_ne!(
-                m.codings[c].tables,
+                m.neurons[c].coding.tables,
                 binary(cfg.model.k[c], cfg.model.alpha[c]),
                 "coding {c}: epoch-1 tables are still the initial ones"
             );
@@ -222,7 +222,10 @@ fn exact_resume_with_learnable_tables() {
     );
     let (mf, mr) = (mlp_of(&t_full), mlp_of(&t_res));
     for c in 0..mf.num_codings() {
-        assert_eq!(mr.learn[c], mf.learn[c], "coding {c} raw parameters");
+        assert_eq!(
+            mr.neurons[c].learn, mf.neurons[c].learn,
+            "coding {c} raw parameters"
+        );
     }
     assert_eq!(t_res.opt.step, t_full.opt.step, "Adam step");
     assert!(
@@ -239,7 +242,7 @@ fn exact_resume_with_learnable_tables() {
     };
     for c in 0..m.num_codings() {
         assert_eq!(
-            m.codings[c].tables, mf.codings[c].tables,
+            m.neurons[c].coding.tables, mf.neurons[c].coding.tables,
             "saved coding {c} tables"
         );
     }

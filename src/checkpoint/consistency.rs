@@ -89,12 +89,12 @@ pub(super) fn check(
 
 /// The tables that learned parameters (`learn.{i}.raw`, logarithms of α
 /// or of T and h) describe are finite, and zero or normal.
-pub(super) fn check_learned_tables(m: &crate::model::Mlp, path: &Path) -> Result<()> {
-    for (i, l) in m.learn.iter().enumerate() {
-        if l.is_none() {
+pub(super) fn check_learned_tables(neurons: &[crate::neuron::FsNeuron], path: &Path) -> Result<()> {
+    for (i, n) in neurons.iter().enumerate() {
+        if n.learn.is_none() {
             continue;
         }
-        let t = &m.codings[i].tables;
+        let t = &n.coding.tables;
         for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
             if let Some(j) = v
                 .iter()

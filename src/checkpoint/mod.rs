@@ -23,21 +23,11 @@ use crate::config::Config;
 use crate::data::fingerprint::DataPrint;
 use crate::error::{Error, Result};
 use crate::model::Network;
-use crate::neuron::FsTables;
+use crate::neuron::{FsNeuron, FsTables};
 use crate::report::output::atomic_write;
 use container::Container;
 
 const FORMAT: &str = "fsnn-mlp-1";
-
-/// The FS codings of a network (none for LIF, whose neuron parameters
-/// live in the config).
-fn codings(model: &Network) -> &[crate::neuron::FsCoding] {
-    match model {
-        Network::Fs(m) => &m.codings,
-        Network::Cnn(m) => &m.codings,
-        Network::Lif(_) => &[],
-    }
-}
 
 /// Put `model`'s weights and tables into `c`.
 pub(crate) fn put_model(c: &mut Container, model: &Network) {
@@ -51,8 +41,8 @@ pub(crate) fn put_model(c: &mut Container, model: &Network) {
         let b = layer.bias.as_slice().expect("contiguous").to_vec();
         c.put(format!("layers.{l}.bias"), vec![b.len()], b);
     }
-    for (i, coding) in codings(model).iter().enumerate() {
-        let t = &coding.tables;
+    for (i, neuron) in model.fs_neurons().iter().enumerate() {
+        let t = &neuron.coding.tables;
         for (name, v) in [("T", &t.t), ("h", &t.h), ("d", &t.d)] {
             c.put(format!("codings.{i}.{name}"), vec![v.len()], v.clone());
         }
@@ -69,12 +59,8 @@ pub(crate) fn take_model(c: &mut Container, config: &Config, path: &Path) -> Res
         layer.weight = Array2::from_shape_vec((o, i), w).expect("shape checked");
         layer.bias = Array1::from_vec(b);
     }
-    let codings: &mut [crate::neuron::FsCoding] = match &mut model {
-        Network::Fs(m) => &mut m.codings,
-        Network::Cnn(m) => &mut m.codings,
-        Network::Lif(_) => &mut [],
-    };
-    for (i, coding) in codings.iter_mut().enumerate() {
+    for (i, neuron) in model.fs_neurons_mut().iter_mut().enumerate() {
+        let coding = &mut neuron.coding;
         let k = coding.k();
         let t = c.take(&format!("codings.{i}.T"), &[k], path)?;
         let h = c.take(&format!("codings.{i}.h"), &[k], path)?;
@@ -178,8 +164,6 @@ pub fn load(path: &Path) -> Result<(Network, Config)> {
             format!("unexpected tensor {extra} (a file of another network, or edited?)"),
         ));
     }
-    if let Network::Fs(m) = &mut model {
-        m.rebase_learn();
-    }
+    model.fs_neurons_mut().iter_mut().for_each(FsNeuron::rebase);
     Ok((model, config))
 }

@@ -76,11 +76,10 @@ pub fn save_with(
         serde_json::to_string(progress).expect("serialisable"),
     );
     put_model(&mut c, &trainer.model);
-    if let crate::model::Network::Fs(m) = &trainer.model {
-        for (i, l) in m.learn.iter().enumerate() {
-            if let Some(l) = l {
-                c.put(format!("learn.{i}.raw"), vec![l.raw.len()], l.raw.clone());
-            }
+    for (i, neuron) in trainer.model.neurons().iter().enumerate() {
+        let raw = neuron.params();
+        if !raw.is_empty() {
+            c.put(format!("learn.{i}.raw"), vec![raw.len()], raw.to_vec());
         }
     }
     for (i, (m, v)) in trainer.opt.m.iter().zip(&trainer.opt.v).enumerate() {
@@ -116,16 +115,14 @@ pub fn load(path: &Path) -> Result<(Trainer, Progress)> {
     }
     let mut trainer = Trainer::new(config.clone());
     trainer.model = take_model(&mut c, &config, path)?;
-    if let crate::model::Network::Fs(m) = &mut trainer.model {
-        for i in 0..m.learn.len() {
-            if let Some(l) = &mut m.learn[i] {
-                let n = l.raw.len();
-                l.raw = c.take(&format!("learn.{i}.raw"), &[n], path)?;
-            }
+    for (i, neuron) in trainer.model.neurons_mut().into_iter().enumerate() {
+        if let Some((raw, _)) = neuron.params_mut() {
+            let v = c.take(&format!("learn.{i}.raw"), &[raw.len()], path)?;
+            raw.copy_from_slice(&v);
         }
-        m.sync_tables();
-        super::consistency::check_learned_tables(m, path)?;
+        neuron.after_step();
     }
+    super::consistency::check_learned_tables(trainer.model.fs_neurons(), path)?;
     let sizes = trainer.model.param_sizes();
     for (i, &n) in sizes.iter().enumerate() {
         trainer.opt.m[i] = c.take(&format!("adam.m.{i}"), &[n], path)?;

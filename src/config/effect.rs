@@ -21,7 +21,7 @@ impl Config {
         for c in 0..self.model.k.len() {
             self.check_coding(c)?;
         }
-        if self.model.neuron == NeuronKind::Lif {
+        if self.model.neuron.is_stepped() {
             let v_th = self.model.lif_config().v_th;
             check_normal(v_th, "model.lif.v_th", "the threshold")?;
             self.check_surrogate(v_th)?;

@@ -54,6 +54,16 @@ pub enum NeuronKind {
     Fs,
     /// Iterative LIF over T steps (science.md §5), see `[model.lif]`.
     Lif,
+    /// Integrate-and-fire over T steps: no leak, reset by subtraction
+    /// (docs/fs-neuron.md), with the keys of `[model.lif]` but `tau`.
+    If,
+}
+
+impl NeuronKind {
+    /// Whether the neuron runs T steps across layers (LIF, IF).
+    pub fn is_stepped(&self) -> bool {
+        matches!(self, NeuronKind::Lif | NeuronKind::If)
+    }
 }
 
 fn is_fs(n: &NeuronKind) -> bool {
@@ -473,7 +483,7 @@ impl Config {
         }
         match self.model.neuron {
             NeuronKind::Fs => self.model.layers.len().saturating_sub(1),
-            NeuronKind::Lif => match self.model.lif_config().encoding {
+            NeuronKind::Lif | NeuronKind::If => match self.model.lif_config().encoding {
                 Encoding::Fs => 1,
                 _ => 0,
             },

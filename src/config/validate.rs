@@ -36,7 +36,7 @@ impl Config {
                 params = params.checked_add(w[0].checked_mul(w[1])?)?;
             }
             let steps = match m.neuron {
-                NeuronKind::Lif => m.lif_config().t.max(1),
+                NeuronKind::Lif | NeuronKind::If => m.lif_config().t.max(1),
                 _ => 1,
             };
             for &w in &m.layers {
@@ -86,16 +86,19 @@ impl Config {
         }
         let n = self.num_codings();
         if m.neuron == NeuronKind::Fs && m.lif.is_some() {
-            return Err(Error::config("model.lif", "needs model.neuron = \"lif\""));
+            return Err(Error::config(
+                "model.lif",
+                "needs model.neuron = \"lif\" (or \"if\")",
+            ));
         }
-        if m.neuron == NeuronKind::Lif {
+        if m.neuron.is_stepped() {
             validate_lif(m)?;
         }
         if m.k.len() != n {
             let what = match m.neuron {
                 NeuronKind::Fs => "one per layer except the output",
-                NeuronKind::Lif => {
-                    "a LIF network has one, [K₀], with lif.encoding = \"fs\", else none"
+                NeuronKind::Lif | NeuronKind::If => {
+                    "a LIF or IF network has one, [K₀], with lif.encoding = \"fs\", else none"
                 }
             };
             return Err(Error::config(
@@ -293,16 +296,6 @@ impl Config {
             ));
         }
         let learns = (0..n).any(|c| m.learn.mode(c) != LearnMode::Fixed);
-        if (learns || self.train.spike_penalty > 0.0) && !m.arch.is_empty() {
-            return Err(Error::config(
-                if learns {
-                    "model.learn"
-                } else {
-                    "train.spike_penalty"
-                },
-                "is implemented for MLPs (model.layers), not yet for model.arch",
-            ));
-        }
         if learns && m.variant == crate::neuron::Variant::Relu {
             return Err(Error::config(
                 "model.learn",
@@ -395,10 +388,10 @@ impl Config {
         if m.neuron != NeuronKind::Fs {
             return Err(Error::config("model.neuron", "model.arch needs \"fs\""));
         }
-        if m.variant != Variant::Fs {
+        if m.variant == Variant::HalfSpike {
             return Err(Error::config(
                 "model.variant",
-                "model.arch supports the faithful \"fs\" neuron only",
+                "model.arch supports \"fs\" and its ANN \"relu\", not \"half-spike\"",
             ));
         }
         let side = self.data.resize.clamp(1, 28);

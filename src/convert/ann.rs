@@ -31,6 +31,9 @@ pub struct ConvertOptions {
     pub alpha: Option<Vec<f32>>,
     /// Tables fitted by `fsnn fit` (its `fit.json`) for the hidden codings.
     pub tables: Option<PathBuf>,
+    /// Convert to IF neurons over this many steps (rate coding) instead
+    /// of FS codings.
+    pub if_steps: Option<usize>,
     /// STBP fine-tuning epochs after the conversion (0 = none).
     pub finetune_epochs: usize,
     /// Fine-tuning learning rate (default: a tenth of the ANN's).
@@ -124,10 +127,10 @@ fn finetune_config(cfg: &Config, ann_cfg: &Config, o: &ConvertOptions) -> Result
 /// Run `fsnn convert`.
 pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
     let (ann, ann_cfg) = checkpoint::load(&o.checkpoint)?;
-    if !matches!(ann, Network::Fs(_)) {
+    if matches!(ann, Network::Lif(_)) {
         return Err(Error::file(
             &o.checkpoint,
-            "convert needs an MLP checkpoint (neuron = \"fs\")",
+            "convert needs an FS MLP or conv net checkpoint (neuron = \"fs\")",
         ));
     }
     if ann_cfg.model.variant != Variant::Relu {
@@ -142,16 +145,28 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
             "output path exists and is not a directory",
         ));
     }
+    if o.if_steps.is_some() && !matches!(ann, Network::Fs(_)) {
+        return Err(Error::file(
+            &o.checkpoint,
+            "convert --neuron if needs an MLP checkpoint (model.layers)",
+        ));
+    }
     let claim = Claim::Fresh {
         overwrite: o.overwrite,
     };
     outdir::precheck(&o.out, Kind::Convert, claim)?;
-    let cfg = converted_config(&ann_cfg, o)?;
+    let cfg = match o.if_steps {
+        Some(t) => super::rate::if_config(&ann_cfg, t)?,
+        None => converted_config(&ann_cfg, o)?,
+    };
     let ft = finetune_config(&cfg, &ann_cfg, o)?;
-    let mut fs = Network::from_config(&cfg.model, cfg.seed);
+    let mut fs = Network::build(&cfg);
     for (dst, src) in fs.layers_mut().iter_mut().zip(ann.layers()) {
         dst.weight.assign(&src.weight);
         dst.bias.assign(&src.bias);
+    }
+    if o.if_steps.is_some() {
+        super::rate::normalize(&ann, &mut fs);
     }
     let (train, test) = load_data(&cfg, o.data.as_deref())?;
     let bs = cfg.train.eval_batch_size;

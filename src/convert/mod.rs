@@ -6,3 +6,4 @@ pub mod ann;
 pub mod fit;
 pub mod fit_job;
 pub mod fit_plot;
+pub mod rate;

@@ -25,7 +25,7 @@ use crate::layer::Linear;
 use crate::layer::conv::conv_params;
 use crate::layer::conv_direct::{DirectConv, flip_weight, transpose_weight};
 use crate::layer::winograd::Winograd;
-use crate::neuron::FsCoding;
+use crate::neuron::{FsNeuron, Neuron};
 
 /// A convolutional FS network.
 #[derive(Clone, Debug)]
@@ -34,8 +34,8 @@ pub struct Cnn {
     pub plan: Plan,
     /// Synaptic layers in order (convs as `[C_out × k·k·C_in]`).
     pub layers: Vec<Linear>,
-    /// FS codings in order.
-    pub codings: Vec<FsCoding>,
+    /// FS neurons in order (codings with learnable tables, if any).
+    pub neurons: Vec<FsNeuron>,
     /// Neurons of each coding (`C·H·W`), then the number of classes.
     pub widths: Vec<usize>,
     /// Per coding, outgoing synapses of each element of one image.
@@ -55,6 +55,10 @@ pub struct Cnn {
     /// one byte per element for the backward pass instead of `∂f̂/∂x`
     /// (rectangular surrogate; same numbers, a quarter of the memory).
     pub window_bits: Vec<bool>,
+    /// Per op, whether an FS op runs the full backward through its K steps
+    /// (learnable tables or a spike cost): it then keeps its input as well
+    /// as `∂f̂/∂x`, and is never fused with a pooling.
+    pub full: Vec<bool>,
 }
 
 impl Cnn {
@@ -74,7 +78,9 @@ impl Cnn {
             }
         }
         let n = plan.num_codings();
-        let codings: Vec<FsCoding> = (0..n).map(|c| cfg.fs_coding(c)).collect();
+        let neurons: Vec<FsNeuron> = (0..n)
+            .map(|c| FsNeuron::new(cfg.fs_coding(c), cfg.learn.mode(c)))
+            .collect();
         let mut widths = Vec::new();
         let mut fan = Vec::new();
         for (i, op) in plan.ops.iter().enumerate() {
@@ -107,31 +113,55 @@ impl Cnn {
             .collect();
         let fused = (0..plan.ops.len())
             .map(|i| match (plan.ops[i], plan.ops.get(i + 1)) {
-                (Op::Fs(c), Some(Op::AvgPool(g))) => {
-                    let cod: &FsCoding = &codings[c];
-                    cod.fuses_with_pool(g)
-                }
+                (Op::Fs(c), Some(Op::AvgPool(g))) => neurons[c].coding.fuses_with_pool(g),
                 _ => false,
             })
             .collect();
         let window_bits = (0..plan.ops.len())
             .map(|i| match (plan.ops[i], plan.ops.get(i + 1)) {
-                (Op::Fs(c), Some(Op::AvgPool(g))) if i > 0 => codings[c].pool_bits_available(g),
+                (Op::Fs(c), Some(Op::AvgPool(g))) if i > 0 => {
+                    neurons[c].coding.pool_bits_available(g)
+                }
                 _ => false,
             })
             .collect();
-        Cnn {
+        let full = (plan.ops.iter())
+            .map(|op| matches!(op, Op::Fs(c) if neurons[*c].learn.is_some()))
+            .collect();
+        let cnn = Cnn {
+            full,
             direct,
             winograd,
             window_bits,
             fused,
             plan,
             layers,
-            codings,
+            neurons,
             widths,
             fan,
             threads: 1,
+        };
+        cnn.unfuse_full()
+    }
+
+    /// Give every FS op after the first a spike cost in the loss
+    /// (`train.spike_penalty`; the input coding pays only when its tables
+    /// learn, as in the MLP): those ops run the full backward.
+    pub fn with_spike_costs(mut self) -> Self {
+        for (i, op) in self.plan.ops.iter().enumerate().skip(1) {
+            self.full[i] |= matches!(op, Op::Fs(_));
         }
+        self.unfuse_full()
+    }
+
+    /// Ops with the full backward run unfused (the fused kernels keep only
+    /// `∂f̂/∂x` or its window bits).
+    fn unfuse_full(mut self) -> Self {
+        for (i, &full) in self.full.iter().enumerate() {
+            self.fused[i] &= !full;
+            self.window_bits[i] &= !full;
+        }
+        self
     }
 
     /// Whether FS op `i` keeps window bits (fused with its pooling and
@@ -230,7 +260,7 @@ impl Cnn {
             },
         );
         for p in &mut ws.parts {
-            for c in 0..self.codings.len() {
+            for c in 0..self.neurons.len() {
                 ws.spikes[c] += std::mem::take(&mut p.spikes[c]);
                 ws.sops[c] += std::mem::take(&mut p.sops[c]);
             }
@@ -248,6 +278,7 @@ impl Cnn {
         let (inw, classes) = (self.size(0), self.classes());
         self.derive_backward_weights(ws);
         let (input, g_out, wflip) = (&ws.input, &ws.g_out, &ws.derived);
+        let lam = &ws.spike_lam;
         let me = &*self;
         run_parts(&mut ws.parts, batch, &mut [], 0, |part, r0, n, _| {
             me.part_backward(
@@ -256,9 +287,17 @@ impl Cnn {
                 &g_out[r0 * classes..(r0 + n) * classes],
                 n,
                 wflip,
+                lam,
             )
         });
         let active = batch.div_ceil(batch.div_ceil(ws.parts.len()).max(1));
+        for (c, neuron) in self.neurons.iter_mut().enumerate() {
+            let mut acc = ws.parts[0].tacc[c].clone();
+            for part in &ws.parts[1..active] {
+                acc.iter_mut().zip(&part.tacc[c]).for_each(|(a, v)| *a += v);
+            }
+            neuron.finish_grads(&acc);
+        }
         for (l, layer) in self.layers.iter_mut().enumerate() {
             let gw = layer.grad_weight.as_slice_mut().expect("contiguous");
             let gb = layer.grad_bias.as_slice_mut().expect("contiguous");

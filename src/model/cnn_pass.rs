@@ -19,7 +19,8 @@ use crate::layer::conv_direct::untranspose_grad;
 use crate::layer::linear::grad_bias_into;
 use crate::layer::pool;
 use crate::layer::winograd::WinogradScratch;
-use crate::neuron::FsCoding;
+use crate::neuron::fs::spike_count;
+use crate::neuron::{FsCoding, Grads, Neuron, Saved, Span};
 
 /// Images per tile of the per-image ops.
 pub const TILE_IMAGES: usize = 4;
@@ -115,7 +116,7 @@ impl Cnn {
             let y = &mut y[..n * so];
             match self.plan.ops[i] {
                 Op::Fs(c) if self.fused[i] => {
-                    let cod = &self.codings[c];
+                    let cod = &self.neurons[c].coding;
                     let Op::AvgPool(pg) = self.plan.ops[i + 1] else {
                         unreachable!("fused with a pooling")
                     };
@@ -133,12 +134,16 @@ impl Cnn {
                     }
                 }
                 Op::Fs(c) => {
-                    let cod = &self.codings[c];
-                    part.spikes[c] += if train && i > 0 {
-                        cod.forward_train(x, y, &mut part.du[i][t0 * si..(t0 + n) * si])
+                    let cod = &self.neurons[c].coding;
+                    let r = t0 * si..(t0 + n) * si;
+                    part.spikes[c] += if train && (i > 0 || self.full[i]) {
+                        cod.forward_train(x, y, &mut part.du[i][r.clone()])
                     } else {
                         cod.forward(x, y)
                     };
+                    if train && self.full[i] {
+                        part.xs[i][r].copy_from_slice(x);
+                    }
                     if !train {
                         part.sops[c] += count_sops(cod, x, &self.fan[c]);
                     }
@@ -232,7 +237,7 @@ impl Cnn {
             }
             t0 += tn;
         }
-        let (acts, [g0, g1, _], mut ctx) = split_part(part);
+        let (acts, [g0, g1, _], mut ctx) = split_part(part, &[]);
         for i in split..nops {
             if let Op::Fc { layer, outputs, .. } = self.plan.ops[i] {
                 let (x, lin) = (&acts[i - 1], &self.layers[layer]);
@@ -266,6 +271,7 @@ impl Cnn {
 
     /// Backward after a training forward of the same `n` images: `g_out`
     /// holds ∂loss/∂out; sets the part's parameter gradients.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn part_backward(
         &self,
         part: &mut Part,
@@ -273,31 +279,30 @@ impl Cnn {
         g_out: &[f32],
         n: usize,
         dv: &Derived,
+        lam: &[f32],
     ) {
         let nops = self.plan.ops.len();
         let split = self.first_fc();
         let first_syn = self.first_synaptic();
-        let (acts, [g0, g1, g2], mut ctx) = split_part(part);
+        // the first op that needs a backward: the input coding when it
+        // learns, else the first synaptic layer
+        let lo = if self.full[0] { 0 } else { first_syn };
+        let (acts, [g0, g1, g2], mut ctx) = split_part(part, lam);
+        ctx.tacc.iter_mut().for_each(|a| a.fill(0.0));
         // The ops from the first fc on (fc and FS only) on the whole part,
         // ping-pong between g0 and g1.
         let (mut gy, mut gx) = (g0, g1);
         for i in (split.max(first_syn)..nops).rev() {
             let gyv: &[f32] = if i + 1 == nops { g_out } else { &gy[..] };
             match self.plan.ops[i] {
-                Op::Fs(_) => {
-                    let len = n * self.size(i);
-                    for ((o, a), d) in gx[..len].iter_mut().zip(&gyv[..len]).zip(&ctx.du[i][..len])
-                    {
-                        *o = a * d;
-                    }
-                }
+                Op::Fs(_) => self.fs_backward(&mut ctx, i, (0, n), gyv, gx),
                 Op::Fc { layer, .. } => {
                     let x: &[f32] = if i == 0 { input } else { &acts[i - 1] };
                     let (gw, gb) = ctx.grads.split_at_mut(2 * layer + 1);
-                    let gx = (i > first_syn).then_some(&mut gx[..]);
+                    let gx = (i > lo).then_some(&mut gx[..]);
                     let grads = (&mut gw[2 * layer][..], &mut gb[0][..]);
                     self.layers[layer].backward_into(x, gyv, n, grads, gx);
-                    if i == first_syn {
+                    if i == lo {
                         return;
                     }
                 }
@@ -315,7 +320,7 @@ impl Cnn {
             let tn = TILE_IMAGES.min(n - t0);
             let mut w = 0; // the buffer the next op writes
             let mut from_boundary = true;
-            for i in (first_syn..split).rev() {
+            for i in (lo..split).rev() {
                 if self.fused[i] {
                     continue; // done with the pooling after it
                 }
@@ -328,7 +333,7 @@ impl Cnn {
                     false => &src[..tn * so],
                 };
                 let gxv = &mut dst[..tn * si];
-                self.op_backward(&mut ctx, i, t0, tn, gyv, gxv, i > first_syn, dv);
+                self.op_backward(&mut ctx, i, t0, tn, gyv, gxv, i > lo, dv);
                 from_boundary = false;
                 w = 1 - w;
             }
@@ -359,17 +364,14 @@ impl Cnn {
                     unreachable!("fused with an FS coding")
                 };
                 let bits = &ctx.bits[i - 1][t0 * si..];
-                self.codings[c].backward_pool_bits(&pg, gy, bits, n, gx)
+                self.neurons[c]
+                    .coding
+                    .backward_pool_bits(&pg, gy, bits, n, gx)
             }
             Op::AvgPool(pg) if i > 0 && self.fused[i - 1] => {
                 FsCoding::backward_pool(&pg, gy, &ctx.du[i - 1][t0 * si..], n, gx)
             }
-            Op::Fs(_) => {
-                let du = &ctx.du[i][t0 * si..(t0 + n) * si];
-                for ((o, a), d) in gx.iter_mut().zip(gy).zip(du) {
-                    *o = a * d;
-                }
-            }
+            Op::Fs(_) => self.fs_backward(ctx, i, (t0, n), gy, gx),
             Op::AvgPool(pg) => pool::avg_backward(&pg, gy, n, gx),
             Op::MaxPool(pg) => {
                 let so = self.size(i + 1);
@@ -433,9 +435,47 @@ impl Cnn {
     }
 }
 
+impl Cnn {
+    /// Backward of FS op `i` on images `t0..t0+n` of the part through its
+    /// neuron: `gy` → `gx`, adding its table gradients to the part's sums;
+    /// with the full backward, from its kept input and the coding's spike
+    /// cost.
+    fn fs_backward(
+        &self,
+        ctx: &mut Ctx,
+        i: usize,
+        (t0, n): (usize, usize),
+        gy: &[f32],
+        gx: &mut [f32],
+    ) {
+        let Op::Fs(c) = self.plan.ops[i] else {
+            unreachable!("an FS op")
+        };
+        let si = self.size(i);
+        let r = t0 * si..(t0 + n) * si;
+        let full = self.full[i];
+        let saved = Saved {
+            x: if full { &ctx.xs[i][r.clone()] } else { &[] },
+            y: &[],
+            state: &ctx.du[i][r],
+        };
+        let grads = Grads {
+            gy,
+            spike_lam: if full { ctx.lam[c] } else { 0.0 },
+            gx,
+            params: &mut ctx.tacc[c],
+        };
+        self.neurons[c].backward(saved, Span::new(n * si), grads);
+    }
+}
+
 /// A part's buffers as the activations, the gradient buffers and the
-/// rest (what the per-image backward reads and writes).
-fn split_part(part: &mut Part) -> (&[Vec<f32>], &mut [Vec<f32>; 3], Ctx<'_>) {
+/// rest (what the per-image backward reads and writes), with each
+/// coding's spike cost `lam`.
+fn split_part<'a>(
+    part: &'a mut Part,
+    lam: &'a [f32],
+) -> (&'a [Vec<f32>], &'a mut [Vec<f32>; 3], Ctx<'a>) {
     let Part {
         acts,
         du,
@@ -447,9 +487,14 @@ fn split_part(part: &mut Part) -> (&[Vec<f32>], &mut [Vec<f32>; 3], Ctx<'_>) {
         gacc,
         wino,
         grads,
+        xs,
+        tacc,
         ..
     } = part;
     let ctx = Ctx {
+        xs,
+        tacc,
+        lam,
         du,
         bits,
         cols,
@@ -464,6 +509,9 @@ fn split_part(part: &mut Part) -> (&[Vec<f32>], &mut [Vec<f32>; 3], Ctx<'_>) {
 
 /// The part's buffers the per-image backward reads and writes.
 struct Ctx<'a> {
+    xs: &'a [Vec<f32>],
+    tacc: &'a mut [Vec<f64>],
+    lam: &'a [f32],
     du: &'a [Vec<f32>],
     bits: &'a [Vec<u8>],
     cols: &'a [Vec<f32>],
@@ -474,21 +522,17 @@ struct Ctx<'a> {
     grads: &'a mut [Vec<f32>],
 }
 
-/// SOPs of FS-coding `x` (images of `fan.len()` elements): Σ spikes·fan.
+/// SOPs of FS-coding `x` (images of `fan.len()` elements): Σ spikes·fan
+/// (none for the `relu` ANN).
 pub(super) fn count_sops(cod: &FsCoding, x: &[f32], fan: &[u32]) -> u64 {
+    if cod.variant == crate::neuron::Variant::Relu {
+        return 0;
+    }
     let st = cod.steps();
     let mut total = 0u64;
     for img in x.chunks_exact(fan.len()) {
-        for (&v0, &f) in img.iter().zip(fan) {
-            let mut v = v0;
-            let mut s = 0u64;
-            for t in 0..st.k {
-                if v - st.thr[t] > 0.0 {
-                    s += 1;
-                    v -= st.rst[t];
-                }
-            }
-            total += s * f as u64;
+        for (&v, &f) in img.iter().zip(fan) {
+            total += spike_count(&st, v) as u64 * f as u64;
         }
     }
     total

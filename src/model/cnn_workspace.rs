@@ -8,6 +8,7 @@ use super::cnn::Cnn;
 use super::cnn_pass::TILE_IMAGES;
 use crate::layer::conv::TILE;
 use crate::layer::winograd::WinogradScratch;
+use crate::neuron::Neuron;
 
 /// The buffers one thread works in, for up to `capacity` images.
 #[derive(Clone, Debug)]
@@ -41,6 +42,11 @@ pub struct Part {
     pub gacc: Vec<Vec<f32>>,
     /// Buffers of the Winograd convolutions.
     pub wino: WinogradScratch,
+    /// `xs[i]`: the input of FS op `i` when it runs the full backward
+    /// (`Cnn::full`), else empty.
+    pub xs: Vec<Vec<f32>>,
+    /// Per coding, this part's table-gradient sums (learnable tables).
+    pub tacc: Vec<Vec<f64>>,
     /// Parameter gradients of this part, in `for_each_param` order.
     pub grads: Vec<Vec<f32>>,
     /// Spikes of each coding since the last reset.
@@ -85,6 +91,9 @@ pub struct CnnWorkspace {
     pub derived: Derived,
     /// Rows the last training forward covered (0 after an evaluation).
     pub train_rows: usize,
+    /// Loss weight of one spike of each coding in the current batch (the
+    /// spike penalty; 0 = none), set by the trainer.
+    pub spike_lam: Vec<f32>,
 }
 
 impl CnnWorkspace {
@@ -138,7 +147,7 @@ impl CnnWorkspace {
                 }
             }
         }
-        let n = model.codings.len();
+        let n = model.neurons.len();
         let part = Part {
             capacity: per,
             acts: (0..nops)
@@ -154,9 +163,22 @@ impl CnnWorkspace {
                 .collect(),
             du: (0..nops)
                 .map(|i| match model.plan.ops[i] {
-                    Op::Fs(_) if i > 0 && !model.keeps_bits(i) => vec![0.0; per * sizes[i]],
+                    Op::Fs(_) if (i > 0 || model.full[i]) && !model.keeps_bits(i) => {
+                        vec![0.0; per * sizes[i]]
+                    }
                     _ => Vec::new(),
                 })
+                .collect(),
+            xs: (0..nops)
+                .map(|i| match model.full[i] {
+                    true => vec![0.0; per * sizes[i]],
+                    false => Vec::new(),
+                })
+                .collect(),
+            tacc: model
+                .neurons
+                .iter()
+                .map(|n| vec![0.0; n.grad_acc_len()])
                 .collect(),
             bits: (0..nops)
                 .map(|i| match model.keeps_bits(i) {
@@ -203,6 +225,7 @@ impl CnnWorkspace {
             parts: vec![part; threads],
             derived,
             train_rows: 0,
+            spike_lam: vec![0.0; n],
         }
     }
 

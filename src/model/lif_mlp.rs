@@ -20,9 +20,9 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Encoding, ModelConfig, Readout};
+use crate::config::{Encoding, ModelConfig, NeuronKind, Readout};
 use crate::layer::Linear;
-use crate::neuron::{FsCoding, FsTables, Lif};
+use crate::neuron::{FsCoding, FsTables, Grads, If, Lif, Neuron, Pass, Saved, Span};
 
 /// RNG stream of the Bernoulli encoder in a training workspace.
 const TRAIN_STREAM: u64 = 2;
@@ -36,8 +36,8 @@ pub struct LifMlp {
     pub widths: Vec<usize>,
     /// Synaptic layers; `layers[l]` maps width `l` to width `l + 1`.
     pub layers: Vec<Linear>,
-    /// Neuron parameters shared by every layer.
-    pub lif: Lif,
+    /// The time-stepped neuron of every layer (LIF or IF).
+    pub neuron: Stepped,
     /// Input encoding.
     pub encoding: Encoding,
     /// Output readout.
@@ -114,12 +114,20 @@ impl LifMlp {
         LifMlp {
             widths,
             layers,
-            lif: Lif {
-                t: l.t,
-                v_th: l.v_th,
-                tau: l.tau,
-                detach_reset: l.detach_reset,
-                surrogate: cfg.surrogate,
+            neuron: match cfg.neuron {
+                NeuronKind::If => Stepped::If(If {
+                    t: l.t,
+                    v_th: l.v_th,
+                    detach_reset: l.detach_reset,
+                    surrogate: cfg.surrogate,
+                }),
+                _ => Stepped::Lif(Lif {
+                    t: l.t,
+                    v_th: l.v_th,
+                    tau: l.tau,
+                    detach_reset: l.detach_reset,
+                    surrogate: cfg.surrogate,
+                }),
             },
             encoding: l.encoding,
             readout: l.readout,
@@ -140,7 +148,7 @@ impl LifMlp {
 
     /// Buffers for batches of up to `capacity` rows.
     pub fn workspace(&self, capacity: usize) -> LifWorkspace {
-        let t = self.lif.t;
+        let t = self.neuron.t();
         let rows = t * capacity;
         let w = &self.widths;
         let maxw = w[1..].iter().copied().max().unwrap_or(0);
@@ -174,7 +182,7 @@ impl LifMlp {
             return 0;
         }
         let len = batch * self.widths[0];
-        let (x, a0) = (&ws.x[..len], &mut ws.a0[..self.lif.t * len]);
+        let (x, a0) = (&ws.x[..len], &mut ws.a0[..self.neuron.t() * len]);
         match self.encoding {
             Encoding::Analog => unreachable!("returned above"),
             Encoding::Bernoulli => {
@@ -212,7 +220,7 @@ impl LifMlp {
     /// keeps what [`LifMlp::backward`] needs.
     pub fn forward(&self, ws: &mut LifWorkspace, batch: usize) {
         assert!(batch <= ws.capacity, "batch exceeds workspace");
-        let t = self.lif.t;
+        let t = self.neuron.t();
         let rows = t * batch;
         let depth = self.depth();
         let analog = self.encoding == Encoding::Analog;
@@ -232,9 +240,12 @@ impl LifMlp {
             }
             let spiking = l + 1 < depth || self.readout == Readout::SpikeCount;
             if spiking {
-                ws.spikes[l + 1] +=
-                    self.lif
-                        .forward(&ws.i[l], constant, batch * n, &mut ws.u[l], &mut ws.o[l]);
+                let span = Span {
+                    n: batch * n,
+                    constant,
+                };
+                let (u, o) = (&mut ws.u[l], &mut ws.o[l]);
+                ws.spikes[l + 1] += self.neuron.get().forward(&ws.i[l], span, o, u, Pass::Train);
             }
         }
         let c = self.widths[depth];
@@ -263,7 +274,7 @@ impl LifMlp {
     /// Backward pass after [`LifMlp::forward`]: `ws.g_out` holds
     /// ∂loss/∂out; sets every layer's parameter gradients.
     pub fn backward(&mut self, ws: &mut LifWorkspace, batch: usize) {
-        let t = self.lif.t;
+        let t = self.neuron.t();
         let rows = t * batch;
         let depth = self.depth();
         let analog = self.encoding == Encoding::Analog;
@@ -285,8 +296,7 @@ impl LifMlp {
         }
         if self.readout == Readout::SpikeCount {
             let l = depth - 1;
-            self.lif
-                .backward(&ws.u[l], &ws.o[l], &ws.g_o, len, &mut ws.g_i);
+            self.neuron_backward((&ws.u[l], &ws.o[l]), &ws.g_o, len, &mut ws.g_i);
         }
         for l in (0..depth).rev() {
             let n = self.widths[l + 1];
@@ -308,8 +318,86 @@ impl LifMlp {
             }
             self.layers[l].backward(&ws.o[l - 1], &ws.g_i, rows, Some(&mut ws.g_o), 1.0);
             let m = batch * self.widths[l];
-            self.lif
-                .backward(&ws.u[l - 1], &ws.o[l - 1], &ws.g_o, m, &mut ws.g_i);
+            self.neuron_backward((&ws.u[l - 1], &ws.o[l - 1]), &ws.g_o, m, &mut ws.g_i);
         }
+    }
+}
+
+impl LifMlp {
+    /// BPTT through one layer's neurons: from the membrane `u` and spikes
+    /// `o` it kept and `g = ∂L/∂o` (`[T × n]` each), writes `gi = ∂L/∂I`.
+    fn neuron_backward(&self, (u, o): (&[f32], &[f32]), g: &[f32], n: usize, gi: &mut [f32]) {
+        let saved = Saved {
+            x: &[],
+            y: o,
+            state: u,
+        };
+        let grads = Grads {
+            gy: g,
+            spike_lam: 0.0,
+            gx: gi,
+            params: &mut [],
+        };
+        self.neuron.get().backward(saved, Span::new(n), grads);
+    }
+}
+
+/// The time-stepped neuron of a [`LifMlp`]: one variant per neuron that
+/// runs T steps across layers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stepped {
+    /// Leaky integrate-and-fire, reset to zero (STBP).
+    Lif(Lif),
+    /// Integrate-and-fire, no leak, reset by subtraction.
+    If(If),
+}
+
+impl Stepped {
+    /// The neuron behind the trait.
+    pub fn get(&self) -> &dyn Neuron {
+        match self {
+            Stepped::Lif(n) => n,
+            Stepped::If(n) => n,
+        }
+    }
+
+    /// The neuron behind the trait, mutable.
+    pub fn get_mut(&mut self) -> &mut dyn Neuron {
+        match self {
+            Stepped::Lif(n) => n,
+            Stepped::If(n) => n,
+        }
+    }
+
+    /// Time steps T.
+    pub fn t(&self) -> usize {
+        self.get().time().steps()
+    }
+}
+
+/// No learnable parameters: the trait's defaults, through the neuron.
+impl Neuron for Stepped {
+    fn name(&self) -> &'static str {
+        self.get().name()
+    }
+
+    fn time(&self) -> crate::neuron::TimeLayout {
+        self.get().time()
+    }
+
+    fn state_len(&self, span: Span, pass: Pass) -> usize {
+        self.get().state_len(span, pass)
+    }
+
+    fn forward(&self, x: &[f32], span: Span, y: &mut [f32], state: &mut [f32], pass: Pass) -> u64 {
+        self.get().forward(x, span, y, state, pass)
+    }
+
+    fn backward(&self, saved: Saved<'_>, span: Span, grads: Grads<'_>) {
+        self.get().backward(saved, span, grads)
+    }
+
+    fn count_spikes(&self, saved: Saved<'_>, span: Span, counts: &mut [u32]) {
+        self.get().count_spikes(saved, span, counts)
     }
 }

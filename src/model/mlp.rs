@@ -14,11 +14,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::Workspace;
-use super::learn::{LearnMode, LearnableTables};
 use crate::config::ModelConfig;
 use crate::layer::Linear;
-use crate::neuron::FsCoding;
-use crate::neuron::fs_grad::TableGrads;
+use crate::neuron::{FsNeuron, Grads, Neuron, Pass, Saved, Span};
 
 /// An FS multilayer perceptron.
 #[derive(Clone, Debug)]
@@ -27,12 +25,11 @@ pub struct Mlp {
     pub widths: Vec<usize>,
     /// Synaptic layers; `layers[c]` reads coding `c`.
     pub layers: Vec<Linear>,
-    /// FS codings; `codings[0]` codes the input.
-    pub codings: Vec<FsCoding>,
-    /// Trainable tables of each coding (`None` = fixed).
-    pub learn: Vec<Option<LearnableTables>>,
-    /// Table-gradient accumulators, one per coding.
-    tgrads: Vec<TableGrads>,
+    /// FS neurons (a coding and its learnable tables, if any);
+    /// `neurons[0]` codes the input.
+    pub neurons: Vec<FsNeuron>,
+    /// Table-gradient accumulators, one per neuron.
+    acc: Vec<Vec<f64>>,
 }
 
 impl Mlp {
@@ -45,54 +42,32 @@ impl Mlp {
             .windows(2)
             .map(|w| Linear::new(w[0], w[1], &mut rng))
             .collect();
-        let codings = (0..widths.len() - 1)
-            .map(|c| cfg.fs_coding(c))
-            .collect::<Vec<FsCoding>>();
-        let learn = codings
-            .iter()
-            .enumerate()
-            .map(|(c, coding)| match cfg.learn.mode(c) {
-                LearnMode::Fixed => None,
-                mode => Some(LearnableTables::new(mode, &coding.tables)),
-            })
+        let neurons: Vec<FsNeuron> = (0..widths.len() - 1)
+            .map(|c| FsNeuron::new(cfg.fs_coding(c), cfg.learn.mode(c)))
             .collect();
-        let tgrads = codings.iter().map(|c| TableGrads::zeros(c.k())).collect();
-        let mut m = Mlp {
+        let acc = neurons
+            .iter()
+            .map(|n| vec![0.0; n.grad_acc_len()])
+            .collect();
+        Mlp {
             widths,
             layers,
-            codings,
-            learn,
-            tgrads,
-        };
-        m.sync_tables();
-        m
+            neurons,
+            acc,
+        }
     }
 
     /// Recompute the tables of every learnable coding from its parameters
     /// (after each optimiser step, and after loading them).
     pub fn sync_tables(&mut self) {
-        for (coding, learn) in self.codings.iter_mut().zip(&self.learn) {
-            if let Some(l) = learn {
-                coding.tables = l.tables();
-            }
-        }
+        self.neurons.iter_mut().for_each(|n| n.after_step());
     }
 
     /// Restart every learnable coding's parameters from its current tables
     /// (after loading trained tables from a model file, so that training
     /// on continues from them).
     pub fn rebase_learn(&mut self) {
-        for (coding, learn) in self.codings.iter().zip(&mut self.learn) {
-            if let Some(l) = learn {
-                *l = LearnableTables::new(l.mode, &coding.tables);
-            }
-        }
-    }
-
-    /// Does coding `c` need the full (table-gradient or spike-penalty)
-    /// backward?
-    fn full_backward(&self, ws: &Workspace, c: usize) -> bool {
-        self.learn[c].is_some() || (c > 0 && ws.spike_lam[c] != 0.0)
+        self.neurons.iter_mut().for_each(FsNeuron::rebase);
     }
 
     /// Number of output classes.
@@ -102,7 +77,7 @@ impl Mlp {
 
     /// Number of FS codings.
     pub fn num_codings(&self) -> usize {
-        self.codings.len()
+        self.neurons.len()
     }
 
     /// A workspace for batches of up to `capacity` rows.
@@ -127,14 +102,14 @@ impl Mlp {
         ws.train_rows = if train { batch } else { 0 };
         let n = self.num_codings();
         for c in 0..n {
-            let len = batch * self.widths[c];
-            let (u, a) = (&ws.u[c][..len], &mut ws.a[c][..len]);
-            ws.spikes[c] += if train && c > 0 {
-                self.codings[c].forward_train(u, a, &mut ws.du[c][..len])
-            } else {
-                self.codings[c].forward(u, a)
+            let span = Span::new(batch * self.widths[c]);
+            let pass = match train && c > 0 {
+                true => Pass::Train,
+                false => Pass::Infer,
             };
-            let scale = self.codings[c].bias_scale();
+            let (u, a) = (&ws.u[c], &mut ws.a[c]);
+            ws.spikes[c] += self.neurons[c].forward(u, span, a, &mut ws.du[c], pass);
+            let scale = self.neurons[c].coding.bias_scale();
             let next = if c + 1 < n {
                 &mut ws.u[c + 1]
             } else {
@@ -145,7 +120,8 @@ impl Mlp {
     }
 
     /// Backward pass after [`Mlp::forward_train`]: `ws.g_out` holds
-    /// ∂loss/∂out; sets every layer's parameter gradients.
+    /// ∂loss/∂out; sets every layer's parameter gradients (and the
+    /// learnable tables' gradients).
     pub fn backward(&mut self, ws: &mut Workspace, batch: usize) {
         assert_eq!(
             ws.train_rows, batch,
@@ -153,73 +129,41 @@ impl Mlp {
         );
         let n = self.num_codings();
         for c in (0..n).rev() {
-            let scale = self.codings[c].bias_scale();
-            let w = self.widths[c];
+            let scale = self.neurons[c].coding.bias_scale();
             let wo = self.widths[c + 1];
             let gy: &[f32] = if c + 1 == n {
                 &ws.g_out[..batch * wo]
             } else {
                 &ws.g_u[..batch * wo]
             };
-            if c == 0 && self.learn[0].is_none() {
+            if c == 0 && self.neurons[0].learn.is_none() {
                 self.layers[c].backward(&ws.a[c], gy, batch, None, scale);
                 break;
             }
             self.layers[c].backward(&ws.a[c], gy, batch, Some(&mut ws.g_a), scale);
-            let len = batch * w;
-            if self.full_backward(ws, c) {
-                let tg = &mut self.tgrads[c];
-                tg.clear();
-                self.codings[c].backward_full(
-                    &ws.u[c][..len],
-                    &ws.g_a[..len],
-                    ws.spike_lam[c],
-                    &mut ws.g_u[..len],
-                    tg,
-                );
-                if let Some(l) = &mut self.learn[c] {
-                    l.set_grad(tg, &self.codings[c].tables);
-                }
-            } else {
-                for ((gu, ga), d) in ws.g_u[..len]
-                    .iter_mut()
-                    .zip(&ws.g_a[..len])
-                    .zip(&ws.du[c][..len])
-                {
-                    *gu = ga * d;
-                }
-            }
+            let span = Span::new(batch * self.widths[c]);
+            let saved = Saved {
+                x: &ws.u[c],
+                y: &ws.a[c],
+                state: &ws.du[c],
+            };
+            let acc = &mut self.acc[c];
+            acc.fill(0.0);
+            let grads = Grads {
+                gy: &ws.g_a,
+                spike_lam: ws.spike_lam[c], // c = 0 comes here only when learnable
+                gx: &mut ws.g_u,
+                params: acc,
+            };
+            self.neurons[c].backward(saved, span, grads);
+            self.neurons[c].finish_grads(&self.acc[c]);
         }
     }
 
     /// Calls `f(index, param, grad)` for every trainable tensor in a
     /// fixed order (layer 0 weight, layer 0 bias, layer 1 weight, ...,
     /// then the learnable tables in coding order).
-    pub fn for_each_param(&mut self, mut f: impl FnMut(usize, &mut [f32], &[f32])) {
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            f(
-                2 * i,
-                l.weight.as_slice_mut().expect("contiguous"),
-                l.grad_weight.as_slice().expect("contiguous"),
-            );
-            f(
-                2 * i + 1,
-                l.bias.as_slice_mut().expect("contiguous"),
-                l.grad_bias.as_slice().expect("contiguous"),
-            );
-        }
-        let base = 2 * self.layers.len();
-        for (j, l) in self.learn.iter_mut().flatten().enumerate() {
-            f(base + j, &mut l.raw, &l.grad);
-        }
-    }
-
-    /// Parameter sizes in the order of [`Mlp::for_each_param`].
-    pub fn param_sizes(&self) -> Vec<usize> {
-        self.layers
-            .iter()
-            .flat_map(|l| [l.weight.len(), l.bias.len()])
-            .chain(self.learn.iter().flatten().map(|l| l.raw.len()))
-            .collect()
+    pub fn for_each_param(&mut self, f: impl FnMut(usize, &mut [f32], &[f32])) {
+        super::visit_params(&mut self.layers, &mut self.neurons, f);
     }
 }

@@ -13,12 +13,13 @@ pub mod workspace;
 
 pub use cnn::Cnn;
 pub use cnn_workspace::CnnWorkspace;
-pub use lif_mlp::{LifMlp, LifWorkspace};
+pub use lif_mlp::{LifMlp, LifWorkspace, Stepped};
 pub use mlp::Mlp;
 pub use workspace::Workspace;
 
 use crate::config::{Config, Encoding, ModelConfig, NeuronKind};
 use crate::layer::Linear;
+use crate::neuron::{FsNeuron, Neuron};
 
 /// Either network.
 #[derive(Clone, Debug)]
@@ -174,7 +175,7 @@ impl Network {
         }
         match cfg.neuron {
             NeuronKind::Fs => Network::Fs(Mlp::from_config(cfg, seed)),
-            NeuronKind::Lif => Network::Lif(LifMlp::from_config(cfg, seed)),
+            NeuronKind::Lif | NeuronKind::If => Network::Lif(LifMlp::from_config(cfg, seed)),
         }
     }
 
@@ -183,9 +184,14 @@ impl Network {
     pub fn build(cfg: &Config) -> Self {
         let mut m = cfg.model.clone();
         m.input_side = cfg.data.resize;
-        let mut net = Network::from_config(&m, cfg.seed);
-        if let Network::Cnn(c) = &mut net {
+        let net = Network::from_config(&m, cfg.seed);
+        if let Network::Cnn(c) = net {
+            let mut c = match cfg.train.spike_penalty > 0.0 {
+                true => c.with_spike_costs(),
+                false => c,
+            };
             c.threads = cfg.train.threads.max(1);
+            return Network::Cnn(c);
         }
         net
     }
@@ -229,7 +235,7 @@ impl Network {
         match self {
             Network::Fs(m) => m.num_codings(),
             Network::Lif(m) => m.num_codings(),
-            Network::Cnn(m) => m.codings.len(),
+            Network::Cnn(m) => m.neurons.len(),
         }
     }
 
@@ -277,11 +283,10 @@ impl Network {
     /// an FS input encoding, T for other LIF inputs).
     pub fn coding_steps(&self, c: usize) -> usize {
         match self {
-            Network::Fs(m) => m.codings[c].k(),
-            Network::Cnn(m) => m.codings[c].k(),
+            Network::Fs(_) | Network::Cnn(_) => self.fs_neurons()[c].coding.k(),
             Network::Lif(m) => match (&m.input_coding, c) {
                 (Some(ic), 0) => ic.k(),
-                _ => m.lif.t,
+                _ => m.neuron.t(),
             },
         }
     }
@@ -302,11 +307,11 @@ impl Network {
     /// update in the same step).
     pub fn latency(&self) -> (usize, usize) {
         match self {
-            Network::Fs(Mlp { codings, .. }) | Network::Cnn(Cnn { codings, .. }) => {
-                let ks = codings.iter().map(|c| c.k());
+            Network::Fs(_) | Network::Cnn(_) => {
+                let ks = self.fs_neurons().iter().map(|n| n.coding.k());
                 (ks.clone().sum(), ks.max().unwrap_or(0))
             }
-            Network::Lif(m) => (m.lif.t, m.lif.t),
+            Network::Lif(m) => (m.neuron.t(), m.neuron.t()),
         }
     }
 
@@ -349,54 +354,105 @@ impl Network {
         }
     }
 
-    /// Calls `f(index, param, grad)` for every trainable tensor (layer 0
-    /// weight, layer 0 bias, layer 1 weight, ..., then learnable FS
-    /// tables).
-    pub fn for_each_param(&mut self, mut f: impl FnMut(usize, &mut [f32], &[f32])) {
+    /// The FS neurons (none for LIF, whose neuron parameters live in the
+    /// config).
+    pub fn fs_neurons(&self) -> &[FsNeuron] {
         match self {
-            Network::Fs(m) => m.for_each_param(f),
-            _ => {
-                for (i, l) in self.layers_mut().iter_mut().enumerate() {
-                    f(
-                        2 * i,
-                        l.weight.as_slice_mut().expect("contiguous"),
-                        l.grad_weight.as_slice().expect("contiguous"),
-                    );
-                    f(
-                        2 * i + 1,
-                        l.bias.as_slice_mut().expect("contiguous"),
-                        l.grad_bias.as_slice().expect("contiguous"),
-                    );
-                }
-            }
+            Network::Fs(m) => &m.neurons,
+            Network::Cnn(m) => &m.neurons,
+            Network::Lif(_) => &[],
+        }
+    }
+
+    /// Mutable FS neurons.
+    pub fn fs_neurons_mut(&mut self) -> &mut [FsNeuron] {
+        match self {
+            Network::Fs(m) => &mut m.neurons,
+            Network::Cnn(m) => &mut m.neurons,
+            Network::Lif(_) => &mut [],
+        }
+    }
+
+    /// Every neuron op, in order, through the neuron trait.
+    pub fn neurons(&self) -> Vec<&dyn Neuron> {
+        match self {
+            Network::Lif(m) => vec![m.neuron.get()],
+            _ => self.fs_neurons().iter().map(|n| n as &dyn Neuron).collect(),
+        }
+    }
+
+    /// Every neuron op, mutable.
+    pub fn neurons_mut(&mut self) -> Vec<&mut dyn Neuron> {
+        match self {
+            Network::Lif(m) => vec![m.neuron.get_mut()],
+            _ => self
+                .fs_neurons_mut()
+                .iter_mut()
+                .map(|n| n as &mut dyn Neuron)
+                .collect(),
+        }
+    }
+
+    /// Calls `f(index, param, grad)` for every trainable tensor (layer 0
+    /// weight, layer 0 bias, layer 1 weight, ..., then the neurons'
+    /// learnable parameters in op order).
+    pub fn for_each_param(&mut self, f: impl FnMut(usize, &mut [f32], &[f32])) {
+        match self {
+            Network::Fs(m) => visit_params(&mut m.layers, &mut m.neurons, f),
+            Network::Cnn(m) => visit_params(&mut m.layers, &mut m.neurons, f),
+            Network::Lif(m) => visit_params(&mut m.layers, std::slice::from_mut(&mut m.neuron), f),
         }
     }
 
     /// Parameter sizes in the order of [`Network::for_each_param`].
     pub fn param_sizes(&self) -> Vec<usize> {
-        match self {
-            Network::Fs(m) => m.param_sizes(),
-            _ => self
-                .layers()
-                .iter()
-                .flat_map(|l| [l.weight.len(), l.bias.len()])
-                .collect(),
-        }
+        let layers = self
+            .layers()
+            .iter()
+            .flat_map(|l| [l.weight.len(), l.bias.len()]);
+        let neurons = self.neurons().into_iter().map(|n| n.params().len());
+        layers.chain(neurons.filter(|&n| n > 0)).collect()
     }
 
     /// After an optimiser step: bring derived state (learnable FS tables)
     /// up to date with the parameters.
     pub fn after_step(&mut self) {
-        if let Network::Fs(m) = self {
-            m.sync_tables();
-        }
+        self.neurons_mut().into_iter().for_each(|n| n.after_step());
     }
 
     /// Set each coding's per-spike loss weight for the current batch
-    /// (FS networks; ignored otherwise).
+    /// (FS networks, MLP or CNN; ignored for LIF).
     pub fn set_spike_lam(&self, ws: &mut NetWorkspace, lam: &[f32]) {
-        if let NetWorkspace::Fs(w) = ws {
-            w.spike_lam.copy_from_slice(lam);
+        match ws {
+            NetWorkspace::Fs(w) => w.spike_lam.copy_from_slice(lam),
+            NetWorkspace::Cnn(w) => w.spike_lam.copy_from_slice(lam),
+            NetWorkspace::Lif(_) => {}
         }
+    }
+}
+
+/// Calls `f(index, param, grad)` for each layer's weight and bias, then
+/// each neuron's learnable parameters (the order of the optimiser state).
+pub fn visit_params<N: Neuron>(
+    layers: &mut [Linear],
+    neurons: &mut [N],
+    mut f: impl FnMut(usize, &mut [f32], &[f32]),
+) {
+    for (i, l) in layers.iter_mut().enumerate() {
+        f(
+            2 * i,
+            l.weight.as_slice_mut().expect("contiguous"),
+            l.grad_weight.as_slice().expect("contiguous"),
+        );
+        f(
+            2 * i + 1,
+            l.bias.as_slice_mut().expect("contiguous"),
+            l.grad_bias.as_slice().expect("contiguous"),
+        );
+    }
+    let base = 2 * layers.len();
+    let learnable = neurons.iter_mut().filter_map(|n| n.params_mut());
+    for (j, (raw, grad)) in learnable.enumerate() {
+        f(base + j, raw, grad);
     }
 }

@@ -24,8 +24,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fs_grad::TableGrads;
 use super::fs_kernels::{self as kernels, Steps};
+use super::fs_learn::{LearnMode, LearnableTables};
+use super::relu::Relu;
 use super::surrogate::Surrogate;
+use super::{Grads, Neuron, Pass, Saved, Span, TimeLayout, times_deriv};
 
 /// Largest supported number of steps per coding.
 pub const MAX_K: usize = 32;
@@ -120,15 +124,7 @@ impl FsCoding {
 
     /// `relu` forward (and derivative) over a slice.
     fn relu(&self, x: &[f32], out: &mut [f32], deriv: Option<&mut [f32]>) {
-        let top = self.top();
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = v.clamp(0.0, top);
-        }
-        if let Some(d) = deriv {
-            for (d, &v) in d.iter_mut().zip(x) {
-                *d = if v > 0.0 && v < top { 1.0 } else { 0.0 };
-            }
-        }
+        Relu { top: self.top() }.apply(x, out, deriv)
     }
 
     pub(crate) fn steps(&self) -> Steps {
@@ -244,15 +240,153 @@ impl FsCoding {
         if self.variant == Variant::Relu {
             return 0;
         }
-        let st = self.steps();
-        let mut v = x;
-        let mut n = 0;
-        for t in 0..st.k {
-            if v - st.thr[t] > 0.0 {
-                n += 1;
-                v -= st.rst[t];
+        spike_count(&self.steps(), x)
+    }
+}
+
+/// Spikes of one element `x` over the steps `st` (the forward's count).
+#[inline]
+pub(crate) fn spike_count(st: &Steps, x: f32) -> u32 {
+    let mut v = x;
+    let mut n = 0;
+    for t in 0..st.k {
+        if v - st.thr[t] > 0.0 {
+            n += 1;
+            v -= st.rst[t];
+        }
+    }
+    n
+}
+
+/// The FS neuron of a layer list: one coding and, when its tables are
+/// trained, their parameters (science.md §1–2).
+///
+/// Shapes: `x`, `y` and the training state (`∂f̂/∂x`) are `[n]`; the K
+/// steps stay inside the op.
+#[derive(Clone, Debug)]
+pub struct FsNeuron {
+    /// The coding (its tables follow `learn` after every step).
+    pub coding: FsCoding,
+    /// Trainable tables (`None` = fixed).
+    pub learn: Option<LearnableTables>,
+}
+
+impl FsNeuron {
+    /// A neuron with `coding`, its tables trained as `mode` says.
+    pub fn new(coding: FsCoding, mode: LearnMode) -> Self {
+        let learn = match mode {
+            LearnMode::Fixed => None,
+            mode => Some(LearnableTables::new(mode, &coding.tables)),
+        };
+        let mut neuron = FsNeuron { coding, learn };
+        neuron.after_step();
+        neuron
+    }
+
+    /// Restart the parameters from the current tables (after loading
+    /// trained tables, so that training continues from them).
+    pub fn rebase(&mut self) {
+        if let Some(l) = &mut self.learn {
+            *l = LearnableTables::new(l.mode, &self.coding.tables);
+        }
+    }
+}
+
+/// Table gradients laid out `[∂T(1..K), ∂h(1..K), ∂d(1..K)]` in `acc`.
+fn table_grads(acc: &[f64], k: usize) -> TableGrads {
+    TableGrads {
+        t: acc[..k].to_vec(),
+        h: acc[k..2 * k].to_vec(),
+        d: acc[2 * k..3 * k].to_vec(),
+    }
+}
+
+impl Neuron for FsNeuron {
+    fn name(&self) -> &'static str {
+        "fs"
+    }
+
+    fn time(&self) -> TimeLayout {
+        TimeLayout::Collapsed { k: self.coding.k() }
+    }
+
+    fn state_len(&self, span: Span, pass: Pass) -> usize {
+        match pass {
+            Pass::Train => span.n,
+            Pass::Infer => 0,
+        }
+    }
+
+    fn forward(&self, x: &[f32], span: Span, y: &mut [f32], state: &mut [f32], pass: Pass) -> u64 {
+        let (x, y) = (&x[..span.n], &mut y[..span.n]);
+        match pass {
+            Pass::Train => self.coding.forward_train(x, y, &mut state[..span.n]),
+            Pass::Infer => self.coding.forward(x, y),
+        }
+    }
+
+    /// The surrogate derivative kept by the forward, unless the tables
+    /// learn or spikes cost: then the full recurrence from `x`.
+    fn backward(&self, saved: Saved<'_>, span: Span, g: Grads<'_>) {
+        let n = span.n;
+        if self.learn.is_none() && g.spike_lam == 0.0 {
+            times_deriv(&g.gy[..n], &saved.state[..n], &mut g.gx[..n]);
+            return;
+        }
+        let k = self.coding.k();
+        let mut tg = match self.learn {
+            Some(_) => table_grads(g.params, k),
+            None => TableGrads::zeros(k),
+        };
+        let (x, gy) = (&saved.x[..n], &g.gy[..n]);
+        self.coding
+            .backward_full(x, gy, g.spike_lam, &mut g.gx[..n], &mut tg);
+        if self.learn.is_some() {
+            for (a, v) in g
+                .params
+                .iter_mut()
+                .zip(tg.t.iter().chain(&tg.h).chain(&tg.d))
+            {
+                *a = *v;
             }
         }
-        n
+    }
+
+    fn count_spikes(&self, saved: Saved<'_>, span: Span, counts: &mut [u32]) {
+        if self.coding.variant == Variant::Relu {
+            counts[..span.n].fill(0);
+            return;
+        }
+        let st = self.coding.steps();
+        for (c, &x) in counts[..span.n].iter_mut().zip(saved.x) {
+            *c = spike_count(&st, x);
+        }
+    }
+
+    fn params(&self) -> &[f32] {
+        self.learn.as_ref().map_or(&[], |l| &l.raw[..])
+    }
+
+    fn params_mut(&mut self) -> Option<(&mut [f32], &[f32])> {
+        self.learn.as_mut().map(|l| (&mut l.raw[..], &l.grad[..]))
+    }
+
+    fn grad_acc_len(&self) -> usize {
+        match self.learn {
+            Some(_) => 3 * self.coding.k(),
+            None => 0,
+        }
+    }
+
+    fn finish_grads(&mut self, acc: &[f64]) {
+        if let Some(l) = &mut self.learn {
+            l.set_grad(&table_grads(acc, self.coding.k()), &self.coding.tables);
+        }
+    }
+
+    fn after_step(&mut self) {
+        if let Some(l) = &self.learn {
+            self.coding.tables = l.tables();
+        }
     }
 }

@@ -23,6 +23,7 @@
 
 use super::surrogate::Surrogate;
 use super::surrogate::with_surrogate;
+use super::{Grads, Neuron, Pass, Saved, Span, TimeLayout, count_steps_above, with_spike_cost};
 use crate::simd::multiversion;
 
 /// Elements per kernel iteration.
@@ -158,6 +159,36 @@ impl Lif {
             }
             i0 += m;
         }
+    }
+}
+
+/// Shapes: `x` is `[T × n]` (`[n]` for a constant span), `y` the spikes
+/// `[T × n]`, the state the membrane `u` `[T × n]` (kept for inference too,
+/// as scratch).
+impl Neuron for Lif {
+    fn name(&self) -> &'static str {
+        "lif"
+    }
+
+    fn time(&self) -> TimeLayout {
+        TimeLayout::Steps { t: self.t }
+    }
+
+    fn state_len(&self, span: Span, _pass: Pass) -> usize {
+        self.t * span.n
+    }
+
+    fn forward(&self, x: &[f32], span: Span, y: &mut [f32], state: &mut [f32], _: Pass) -> u64 {
+        Lif::forward(self, x, span.constant, span.n, state, y)
+    }
+
+    fn backward(&self, saved: Saved<'_>, span: Span, g: Grads<'_>) {
+        let gy = with_spike_cost(g.gy, g.spike_lam, self.t * span.n);
+        Lif::backward(self, saved.state, saved.y, &gy, span.n, g.gx);
+    }
+
+    fn count_spikes(&self, saved: Saved<'_>, span: Span, counts: &mut [u32]) {
+        count_steps_above(saved.state, self.t, span.n, self.v_th, counts);
     }
 }
 

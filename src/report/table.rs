@@ -1,7 +1,7 @@
 //! Plain-text tables for the terminal.
 
 use crate::metrics::EvalResult;
-use crate::model::Network;
+use crate::model::{Cnn, Mlp, Network};
 
 /// Name of FS coding `c`: `input`, `h1`, `h2`, ... (see
 /// [`Network::coding_name`] for LIF's `out`).
@@ -48,8 +48,9 @@ pub fn final_table(model: &Network, test: &EvalResult, best: Option<(f64, usize)
     ));
     for c in 0..model.num_codings() {
         let alpha = match model {
-            Network::Fs(m) => format!("{}", 2.0 * m.codings[c].tables.t[0]),
-            Network::Cnn(m) => format!("{}", 2.0 * m.codings[c].tables.t[0]),
+            Network::Fs(Mlp { neurons, .. }) | Network::Cnn(Cnn { neurons, .. }) => {
+                format!("{}", 2.0 * neurons[c].coding.tables.t[0])
+            }
             Network::Lif(m) => match (&m.input_coding, c) {
                 (Some(ic), 0) => format!("{}", 2.0 * ic.tables.t[0]),
                 _ => "-".into(),

@@ -216,10 +216,10 @@ pub fn execute_recorded(
         best_epoch: best.1,
         train_acc: last.train_acc,
         train_loss: last.train_loss,
-        neuron: match trainer.model {
+        neuron: match &trainer.model {
             crate::model::Network::Fs(_) => "fs".into(),
             crate::model::Network::Cnn(_) => "fs-cnn".into(),
-            crate::model::Network::Lif(_) => "lif".into(),
+            crate::model::Network::Lif(m) => m.neuron.get().name().into(),
         },
         coding_names: (0..trainer.model.num_codings())
             .map(|c| trainer.model.coding_name(c))

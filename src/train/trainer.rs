@@ -252,15 +252,15 @@ impl Trainer {
                 return Some(format!("layer {} bias", i + 1));
             }
         }
-        if let crate::model::Network::Fs(m) = &self.model {
-            for (c, l) in m.learn.iter().enumerate() {
-                if let Some(l) = l
-                    && l.raw.iter().any(|v| !v.is_finite())
-                {
-                    return Some(format!("the FS tables of coding {c}"));
-                }
-            }
-        }
-        None
+        let neurons = self.model.neurons();
+        let bad = neurons
+            .iter()
+            .position(|n| n.params().iter().any(|v| !v.is_finite()));
+        bad.map(|c| {
+            format!(
+                "the {} tables of coding {c}",
+                neurons[c].name().to_uppercase()
+            )
+        })
     }
 }

@@ -310,7 +310,7 @@ pub use crate::common::close;
 /// longer binary: general thresholds, resets, and output weights of
 /// either sign) and sync the tables.
 pub fn perturb_raw(mlp: &mut Mlp, rng: &mut ChaCha8Rng) {
-    for l in mlp.learn.iter_mut().flatten() {
+    for l in mlp.neurons.iter_mut().filter_map(|n| n.learn.as_mut()) {
         let k = l.base.k();
         match l.mode {
             LearnMode::Alpha => l.raw[0] = rng.random_range(-0.4f32..0.4),
@@ -340,7 +340,7 @@ pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
     let modes: Vec<LearnMode> = (0..nc).map(|c| cfg.learn.mode(c)).collect();
     for c in 0..nc {
         assert_eq!(
-            mlp.learn[c].is_some(),
+            mlp.neurons[c].learn.is_some(),
             modes[c] != LearnMode::Fixed,
             "coding {c}: learn entry vs mode {:?}",
             modes[c]
@@ -359,7 +359,7 @@ pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
     let tables: Vec<FsTables> = (0..nc)
         .map(|c| {
             let base = binary(cfg.k[c], cfg.alpha[c]);
-            match &mlp.learn[c] {
+            match &mlp.neurons[c].learn {
                 Some(l) => {
                     assert_eq!(l.mode, modes[c]);
                     tables_from_raw(l.mode, &base, &l.raw)
@@ -369,7 +369,7 @@ pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
         })
         .collect();
     for c in 0..nc {
-        assert_eq!(mlp.codings[c].tables, tables[c], "coding {c} tables");
+        assert_eq!(mlp.neurons[c].coding.tables, tables[c], "coding {c} tables");
         if modes[c] != LearnMode::Fixed {
             assert_ne!(
                 tables[c],
@@ -395,7 +395,7 @@ pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
         l.grad_weight.fill(1e3);
         l.grad_bias.fill(1e3);
     }
-    for l in mlp.learn.iter_mut().flatten() {
+    for l in mlp.neurons.iter_mut().filter_map(|n| n.learn.as_mut()) {
         l.grad.iter_mut().for_each(|g| *g = 1e3);
     }
     mlp.backward(&mut ws, batch);
@@ -455,7 +455,7 @@ pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
         if modes[c] == LearnMode::Fixed {
             continue;
         }
-        let l = mlp.learn[c].as_ref().unwrap();
+        let l = mlp.neurons[c].learn.as_ref().unwrap();
         let (wg, wm) = raw_grad(modes[c], &tables[c], &want.dtab[c], &want.dtab_mag[c]);
         assert_eq!(params[idx].0, l.raw, "param {idx} is coding {c}'s raw");
         assert_eq!(params[idx].1, l.grad);
