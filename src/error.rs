@@ -19,6 +19,9 @@ pub enum Error {
     /// A dataset directory could not be found.
     #[error("{0}")]
     DataNotFound(String),
+    /// A dataset download failed: no mirror delivered a verified file.
+    #[error("{0}")]
+    Download(String),
     /// A config file or CLI override is invalid; `field` names the key.
     #[error("config {field}: {msg}")]
     Config { field: String, msg: String },

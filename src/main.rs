@@ -197,6 +197,11 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Datasets: `fsnn data get mnist|fashion-mnist|kmnist` downloads one, checked.
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// Measure seconds per training epoch against the machine's sgemm speed.
     Bench {
         /// Training epochs to time (the best one is reported).
@@ -310,6 +315,28 @@ fn sweep(a: SweepArgs) -> fsnn::Result<()> {
         overwrite: a.overwrite,
     })
     .map(|_| ())
+}
+
+#[derive(Subcommand)]
+enum DataAction {
+    /// Download the four IDX files from a mirror, check their SHA-256 and store them
+    /// in --dir, else $FSNN_DATA/<dataset>, else the platform data directory
+    /// (~/.local/share/fsnn/<dataset> on Linux). Resumes a partial download.
+    Get {
+        /// The dataset.
+        #[arg(value_enum)]
+        dataset: fsnn::data::DatasetKind,
+        /// Target directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A mirror's base URL, tried before the built-in ones (repeatable;
+        /// $FSNN_MIRRORS replaces the built-in list).
+        #[arg(long, value_name = "URL")]
+        mirror: Vec<String>,
+        /// No progress bar or per-file lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -485,6 +512,21 @@ fn main() -> ExitCode {
         } => fsnn::report::sweep::report(&fsnn::report::sweep::ReportOptions {
             inputs: results,
             out,
+            quiet,
+        })
+        .map(|_| ()),
+        Command::Data {
+            action:
+                DataAction::Get {
+                    dataset,
+                    dir,
+                    mirror,
+                    quiet,
+                },
+        } => fsnn::data::download::get(&fsnn::data::download::GetOptions {
+            kind: dataset,
+            dir,
+            mirrors: mirror,
             quiet,
         })
         .map(|_| ()),

@@ -150,7 +150,7 @@ impl Default for LifConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// `"mnist"` or `"fashion-mnist"`.
+    /// `"mnist"`, `"fashion-mnist"` or `"kmnist"`.
     #[serde(default = "default_dataset")]
     pub dataset: DatasetKind,
     /// Side of the resized square image (antialiased bilinear); 28 keeps

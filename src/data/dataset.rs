@@ -1,4 +1,4 @@
-//! Dataset lookup and loading for MNIST and Fashion-MNIST.
+//! Dataset lookup and loading for MNIST, Fashion-MNIST and KMNIST.
 //!
 //! A dataset directory holds the four standard IDX files
 //! (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
@@ -23,7 +23,7 @@ pub const DATA_ENV: &str = "FSNN_DATA";
 /// Where the Debian package `dataset-fashion-mnist` installs its files.
 pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
 
-/// Which dataset to use. Serialised as `"mnist"` / `"fashion-mnist"`.
+/// Which dataset to use. Serialised as `"mnist"` / `"fashion-mnist"` / `"kmnist"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
@@ -33,10 +33,13 @@ pub enum DatasetKind {
     /// Zalando's clothing images, a drop-in replacement for MNIST.
     #[value(name = "fashion-mnist")]
     FashionMnist,
+    /// Kuzushiji-MNIST: ten cursive Japanese characters, MNIST's format.
+    #[value(name = "kmnist")]
+    Kmnist,
 }
 
 impl DatasetKind {
-    /// Number of classes (10 for both datasets).
+    /// Number of classes (10 for every dataset).
     pub fn num_classes(self) -> usize {
         10
     }
@@ -46,6 +49,7 @@ impl DatasetKind {
         match self {
             DatasetKind::Mnist => "mnist",
             DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Kmnist => "kmnist",
         }
     }
 
@@ -54,6 +58,7 @@ impl DatasetKind {
         match self {
             DatasetKind::Mnist => "MNIST",
             DatasetKind::FashionMnist => "Fashion-MNIST",
+            DatasetKind::Kmnist => "KMNIST",
         }
     }
 }
@@ -107,6 +112,18 @@ fn file_name(split: Split, part: Part) -> String {
     }
 }
 
+/// The four gzipped file names of a dataset as its publishers ship them:
+/// train images, train labels, test images, test labels.
+pub fn gz_file_names() -> [String; 4] {
+    [
+        (Split::Train, Part::Images),
+        (Split::Train, Part::Labels),
+        (Split::Test, Part::Images),
+        (Split::Test, Part::Labels),
+    ]
+    .map(|(s, p)| format!("{}.gz", file_name(s, p)))
+}
+
 /// All accepted spellings of a file, in order of preference.
 fn candidates(split: Split, part: Part) -> [String; 4] {
     let name = file_name(split, part);
@@ -136,11 +153,12 @@ pub fn has_files(dir: &Path) -> bool {
         .all(|s| locate(dir, s, Part::Images).is_some() && locate(dir, s, Part::Labels).is_some())
 }
 
-/// The one-line not-found error listing every place looked in.
-fn not_found(kind: DatasetKind, looked: &[PathBuf], hint_dir: &str) -> Error {
+/// The one-line not-found error listing every place looked in and the
+/// command that downloads the files (`get` is `fsnn data get NAME ...`).
+fn not_found(kind: DatasetKind, looked: &[PathBuf], get: &str, hint_dir: &str) -> Error {
     let places: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
     Error::DataNotFound(format!(
-        "{} data not found (looked in: {}); put the four {} IDX files ({}, {}, {}, {}; .gz or raw) in {} or pass --data DIR",
+        "{} data not found (looked in: {}); run `{get}` to download it, or put the four {} IDX files ({}, {}, {}, {}; .gz or raw) in {} or pass --data DIR",
         kind.name(),
         places.join(", "),
         kind.title(),
@@ -152,15 +170,34 @@ fn not_found(kind: DatasetKind, looked: &[PathBuf], hint_dir: &str) -> Error {
     ))
 }
 
+/// The platform's per-user data directory for `kind`:
+/// `<data dir>/fsnn/<name>`, e.g. `~/.local/share/fsnn/mnist` on Linux
+/// (`$XDG_DATA_HOME` if set). `None` if the platform has none (no home).
+pub fn platform_data_dir(kind: DatasetKind) -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("fsnn").join(kind.name()))
+}
+
+/// Where `fsnn data get` stores `kind` when no directory is given:
+/// `$FSNN_DATA/<name>` if `$FSNN_DATA` is set, else [`platform_data_dir`].
+/// Both are places [`find_data_dir`] searches.
+pub fn download_dir(kind: DatasetKind) -> Option<PathBuf> {
+    match std::env::var_os(DATA_ENV).filter(|v| !v.is_empty()) {
+        Some(env) => Some(PathBuf::from(env).join(kind.name())),
+        None => platform_data_dir(kind),
+    }
+}
+
 /// Find the directory holding the IDX files of `kind`.
 ///
 /// Lookup order:
 /// 1. `explicit` (the `--data DIR` option): if given, it must hold the files;
 ///    there is no fallback.
-/// 2. `$FSNN_DATA`, then `$FSNN_DATA/<name>` (`mnist` or `fashion-mnist`).
+/// 2. `$FSNN_DATA`, then `$FSNN_DATA/<name>` (the dataset's name).
 /// 3. `./data/<name>`.
-/// 4. MNIST only: `../shared/data/mnist`.
-/// 5. Fashion-MNIST only: `/usr/share/datasets/fashion-mnist` (Debian package
+/// 4. The platform data directory, [`platform_data_dir`] (where
+///    `fsnn data get` stores the files when `$FSNN_DATA` is unset).
+/// 5. MNIST only: `../shared/data/mnist`.
+/// 6. Fashion-MNIST only: `/usr/share/datasets/fashion-mnist` (Debian package
 ///    `dataset-fashion-mnist`).
 ///
 /// Relative paths are relative to the current directory. If nothing matches,
@@ -171,7 +208,8 @@ pub fn find_data_dir(kind: DatasetKind, explicit: Option<&Path>) -> Result<PathB
             return Ok(dir.to_path_buf());
         }
         let shown = dir.display().to_string();
-        return Err(not_found(kind, &[dir.to_path_buf()], &shown));
+        let get = format!("fsnn data get {} --dir {shown}", kind.name());
+        return Err(not_found(kind, &[dir.to_path_buf()], &get, &shown));
     }
 
     let mut looked = Vec::new();
@@ -181,16 +219,19 @@ pub fn find_data_dir(kind: DatasetKind, explicit: Option<&Path>) -> Result<PathB
         looked.insert(0, base);
     }
     looked.push(Path::new("data").join(kind.name()));
+    looked.extend(platform_data_dir(kind));
     match kind {
         DatasetKind::Mnist => looked.push(PathBuf::from("../shared/data/mnist")),
         DatasetKind::FashionMnist => looked.push(PathBuf::from(DEBIAN_FASHION_MNIST)),
+        DatasetKind::Kmnist => {}
     }
 
     if let Some(dir) = looked.iter().find(|d| has_files(d)) {
         return Ok(dir.clone());
     }
     let hint = format!("./data/{}", kind.name());
-    Err(not_found(kind, &looked, &hint))
+    let get = format!("fsnn data get {}", kind.name());
+    Err(not_found(kind, &looked, &get, &hint))
 }
 
 /// One split of a dataset, held in memory.
