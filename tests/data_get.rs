@@ -354,7 +354,11 @@ fn corrupt_mirror_is_skipped_and_its_file_never_lands() {
         &["mnist", "--dir", s(&dir2)],
     );
     assert_input_error(&o, &["mnist", NAMES[0], "/bad/", "SHA-256"]);
-    let left: Vec<_> = std::fs::read_dir(&dir2).expect("dir").collect();
+    let left: Vec<_> = std::fs::read_dir(&dir2)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|n| n != fsnn::data::download::DOWNLOAD_LOCK)
+        .collect();
     assert!(left.is_empty(), "a corrupt download stayed: {left:?}");
 }
 
@@ -575,3 +579,32 @@ batch_size = 10
 loss = "mse"
 lr = 1e-3
 "#;
+
+#[test]
+fn a_second_download_into_a_busy_directory_exits_2_naming_the_holder() {
+    let files = synthetic(30, 10);
+    let server = serving(&files);
+    let tmp = TempDir::new().expect("tmp");
+    let dir = tmp.path().join("mnist");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // This test process plays the first downloader.
+    let held = fsnn::outdir::DirLock::exclusive_on(&dir, fsnn::data::download::DOWNLOAD_LOCK)
+        .expect("lock");
+    let sha = digests(&files);
+    let o = data_get(
+        tmp.path(),
+        &server.url("m"),
+        Some(&sha),
+        &["mnist", "--dir", s(&dir)],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(server.requests().is_empty(), "nothing is fetched");
+    drop(held);
+    get_mnist(tmp.path(), &server.url("m"), &files, &dir);
+}

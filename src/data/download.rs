@@ -19,6 +19,11 @@ use crate::data::dataset::{DatasetKind, download_dir};
 use crate::data::fetch::{self, FetchError};
 use crate::data::sources::{self, FileSpec, Source};
 use crate::error::{Error, Result};
+use crate::outdir::DirLock;
+
+/// Lock file of a download directory (a second `fsnn data get` into the
+/// same directory exits 2 naming the holder's pid).
+pub const DOWNLOAD_LOCK: &str = ".fsnn-download.lock";
 
 /// How often a transfer that broke off after receiving data is resumed
 /// from the same mirror before the next mirror is tried.
@@ -56,6 +61,8 @@ pub fn get(o: &GetOptions) -> Result<PathBuf> {
             )
         })?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    // One downloader per directory: two would share the `.part` files.
+    let _lock = DirLock::exclusive_on(&dir, DOWNLOAD_LOCK)?;
     let agent = fetch::agent();
     for spec in &source.files {
         get_file(&agent, o, &source, &dir, spec)?;
