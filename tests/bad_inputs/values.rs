@@ -7,8 +7,8 @@
 //! stored configs), and the Slurm script's inputs.
 
 use super::*;
-use std::process::Command;
 use fsnn::checkpoint::container::Container;
+use std::process::Command;
 
 fn cfg_with(from: &str, to: &str) -> Vec<u8> {
     assert!(GOOD_CONFIG.contains(from), "{from}");
