@@ -143,6 +143,7 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
         }
     };
     check_out_dir(&out)?;
+    crate::train::distill::Teacher::load(&cfg)?; // a bad teacher fails before anything is written
     let (train, test) = load_data(&cfg, opts.data.as_deref())?;
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let mut obs = ConsoleObserver::new(opts.quiet, cfg.train.epochs);

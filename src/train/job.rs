@@ -136,10 +136,6 @@ pub fn execute(
     obs: &mut dyn Observer,
     resume: Option<(Trainer, Progress)>,
 ) -> Result<(Summary, Trainer, EvalResult)> {
-    if let Some(out) = out {
-        atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
-    }
-    let epochs = cfg.train.epochs;
     let (mut trainer, mut progress) = match resume {
         Some(r) => r,
         None => {
@@ -148,6 +144,11 @@ pub fn execute(
             (trainer, progress)
         }
     };
+    trainer.attach_teacher()?;
+    if let Some(out) = out {
+        atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    }
+    let epochs = cfg.train.epochs;
     let every = cfg.train.checkpoint_every;
     for e in trainer.epoch..epochs {
         let lr = trainer.lr_at(e);
