@@ -183,6 +183,7 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
             (cfg, out, None)
         }
     };
+    crate::train::distill::Teacher::load(&cfg)?; // a bad teacher fails before anything is written
     let data_dir = find_data_dir(cfg.data.dataset, opts.data.as_deref())?;
     let (train, test) = load_data_in(&cfg, &data_dir)?;
     let print = data_print(&cfg, &data_dir, false)?;

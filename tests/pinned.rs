@@ -145,8 +145,14 @@ fn set(table: &mut toml::Table, section: &str, key: &str, value: i64) {
         .insert(key.to_string(), toml::Value::Integer(value));
 }
 
-/// Every shipped training config, as runs to pin, sorted by name.
-fn cases() -> Vec<Case> {
+/// The shipped config whose 2-epoch model is the teacher of the configs
+/// with `[train.distill]` (their own teacher path names a full run that a
+/// fresh checkout does not have); it sorts before them, so it runs first.
+const TEACHER_CASE: &str = "mnist-ann-relu";
+
+/// Every shipped training config, as runs to pin, sorted by name; a
+/// `[train.distill]` teacher is replaced by `teacher`.
+fn cases(teacher: &Path) -> Vec<Case> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read configs/")
@@ -159,7 +165,21 @@ fn cases() -> Vec<Case> {
     for path in paths {
         let stem = common::s(path.file_stem().expect("stem").as_ref()).to_string();
         let text = std::fs::read_to_string(&path).expect("read config");
-        let config: toml::Table = toml::from_str(&text).expect("parse config");
+        let mut config: toml::Table = toml::from_str(&text).expect("parse config");
+        if let Some(d) = config
+            .get_mut("train")
+            .and_then(|t| t.get_mut("distill"))
+            .and_then(|d| d.as_table_mut())
+        {
+            assert!(
+                stem.as_str() > TEACHER_CASE,
+                "{stem} must sort after its teacher"
+            );
+            d.insert(
+                "teacher".into(),
+                toml::Value::String(common::s(teacher).into()),
+            );
+        }
         let dataset = config
             .get("data")
             .and_then(|d| d.get("dataset"))
@@ -217,8 +237,9 @@ fn tensors_sha256(file: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Train `case` with the binary and hash its outputs.
-fn run_case(case: &Case) -> Pinned {
+/// Train `case` with the binary and hash its outputs; the model file is
+/// also copied to `keep` when given.
+fn run_case(case: &Case, keep: Option<&Path>) -> Pinned {
     let tmp = TempDir::new().expect("tempdir");
     let cfg = tmp.path().join(format!("{}.toml", case.name));
     std::fs::write(&cfg, toml::to_string(&case.config).expect("toml")).expect("write config");
@@ -244,6 +265,9 @@ fn run_case(case: &Case) -> Pinned {
     );
     let model = std::fs::read(out.join("model.safetensors")).expect("model.safetensors");
     let tensors = tensors_sha256(&model);
+    if let Some(keep) = keep {
+        std::fs::write(keep, &model).expect("keep the teacher model");
+    }
     let summary = common::summary_without_timing(&out);
     let num = |k: &str| summary[k].as_f64().unwrap_or_else(|| panic!("summary {k}"));
     let pinned = Pinned {
@@ -295,7 +319,9 @@ fn shipped_configs_reproduce_pinned_results() {
     if !write && !common::require_or_skip(!expected.is_empty(), "pinned", &why) {
         return;
     }
-    let cases = cases();
+    let teacher_dir = TempDir::new().expect("tempdir");
+    let teacher = teacher_dir.path().join("teacher.safetensors");
+    let cases = cases(&teacher);
     let mut got = BTreeMap::new();
     let mut failures = Vec::new();
     for case in &cases {
@@ -303,7 +329,8 @@ fn shipped_configs_reproduce_pinned_results() {
             continue;
         }
         let t0 = Instant::now();
-        let r = run_case(case);
+        let keep = (case.name == TEACHER_CASE).then_some(teacher.as_path());
+        let r = run_case(case, keep);
         eprintln!(
             "{}: {:.1} s, {}",
             case.name,

@@ -315,6 +315,10 @@ pub struct TrainConfig {
     /// spikes above the budget cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spike_target: Option<f32>,
+    /// Knowledge distillation from a trained same-shape ANN
+    /// (`[train.distill]`, docs/results.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillConfig>,
     /// Write the full training state every N epochs (0 = never); the last
     /// epoch always gets one when N > 0.
     #[serde(default = "default_checkpoint_every")]
@@ -323,6 +327,22 @@ pub struct TrainConfig {
     /// gradients summed in a fixed order; other networks use 1).
     #[serde(default = "default_threads", skip_serializing_if = "is_one")]
     pub threads: usize,
+}
+
+/// `[train.distill]`: the loss becomes
+/// `(1 − w)·L_task + w·τ²·mean_b KL(softmax(z_b/τ) ‖ softmax(o_b/τ))`,
+/// with `z` the teacher's and `o` the student's class scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillConfig {
+    /// The teacher: `model.safetensors` of a trained `variant = "relu"`
+    /// MLP with the same input size and classes (a relative path is
+    /// relative to the working directory).
+    pub teacher: std::path::PathBuf,
+    /// Temperature τ > 0 of both softmaxes.
+    pub temperature: f32,
+    /// Weight w ∈ [0, 1] of the distillation term.
+    pub weight: f32,
 }
 
 fn default_threads() -> usize {
@@ -398,6 +418,7 @@ impl Default for TrainConfig {
             spike_penalty: 0.0,
             spike_weights: Vec::new(),
             spike_target: None,
+            distill: None,
             checkpoint_every: default_checkpoint_every(),
             threads: default_threads(),
         }

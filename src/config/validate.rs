@@ -238,6 +238,20 @@ impl Config {
         if !t.lr_gamma.is_finite() || t.lr_gamma <= 0.0 {
             return Err(Error::config("train.lr_gamma", "must be finite and > 0"));
         }
+        if let Some(d) = &t.distill {
+            if d.teacher.as_os_str().is_empty() {
+                return Err(Error::config("train.distill.teacher", "must name a file"));
+            }
+            if !d.temperature.is_finite() || d.temperature <= 0.0 {
+                return Err(Error::config(
+                    "train.distill.temperature",
+                    "must be finite and > 0",
+                ));
+            }
+            if !(0.0..=1.0).contains(&d.weight) {
+                return Err(Error::config("train.distill.weight", "must be in [0, 1]"));
+            }
+        }
         if self.name.is_empty()
             || !self
                 .name

@@ -7,3 +7,4 @@ pub mod output;
 pub mod pareto;
 pub mod sweep;
 pub mod table;
+pub mod welch;

@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use super::aggregate::{PointRow, pareto_front};
 use super::font::{FAMILY, ensure_font};
 use super::output::{atomic_write, temp_path};
+use super::welch::ci95_half_width;
 
 const SIZE: (u32, u32) = (1100, 750);
 
@@ -30,7 +31,13 @@ where
     let cost = spec.cost;
     root.fill(&WHITE).map_err(e)?;
     let xs: Vec<f64> = rows.iter().map(cost).collect();
-    let ys: Vec<f64> = rows.iter().map(|r| r.acc.mean).collect();
+    let ys: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| {
+            let h = ci95_half_width(&r.acc);
+            [r.acc.mean - h, r.acc.mean + h]
+        })
+        .collect();
     let (x0, x1) = pad(&xs, 0.08);
     let (y0, y1) = pad(&ys, 0.12);
     let mut chart = ChartBuilder::on(root)
@@ -50,12 +57,13 @@ where
         .draw()
         .map_err(e)?;
     let grey = RGBColor(120, 120, 120);
-    // Error bars (± std over seeds), then every configuration.
+    // Error bars (t-based 95 % CI of the mean over seeds), then every
+    // configuration.
     chart
         .draw_series(rows.iter().filter(|r| r.acc.n > 1).map(|r| {
-            let x = cost(r);
+            let (x, h) = (cost(r), ci95_half_width(&r.acc));
             PathElement::new(
-                vec![(x, r.acc.mean - r.acc.std), (x, r.acc.mean + r.acc.std)],
+                vec![(x, r.acc.mean - h), (x, r.acc.mean + h)],
                 grey.stroke_width(1),
             )
         }))
@@ -66,7 +74,7 @@ where
                 .map(|r| Circle::new((cost(r), r.acc.mean), 4, grey.filled())),
         )
         .map_err(e)?
-        .label("configuration (mean over seeds)")
+        .label("configuration (mean, 95 % CI over seeds)")
         .legend(move |(x, y)| Circle::new((x + 10, y), 4, grey.filled()));
     let front = pareto_front(rows, cost);
     let red = RGBColor(200, 30, 30);

@@ -8,6 +8,7 @@ use super::aggregate::{PointRow, aggregate, pareto_front};
 use super::output::atomic_write;
 use super::pareto;
 use super::table::coding_name;
+use super::welch::{Welch, ci95_half_width, front_cell, front_tests};
 use crate::error::{Error, Result};
 use crate::outdir::{self, Claim, Kind};
 use crate::sweep::results::{self, RunRecord};
@@ -86,7 +87,14 @@ fn spikes_cell(row: &PointRow) -> String {
     v.join(" ")
 }
 
-fn md_table(rows: &[&PointRow], codings: usize, with_setting: bool) -> String {
+/// Markdown table of `rows`; with `tests` (one per row, a Pareto front's
+/// neighbour tests) a last column holds them.
+fn md_table(
+    rows: &[&PointRow],
+    codings: usize,
+    with_setting: bool,
+    tests: Option<&[Option<Welch>]>,
+) -> String {
     let names: Vec<String> = (0..codings).map(coding_name).collect();
     let mut s = String::new();
     s.push_str("| α / K |");
@@ -94,31 +102,61 @@ fn md_table(rows: &[&PointRow], codings: usize, with_setting: bool) -> String {
         s.push_str(" setting |");
     }
     s.push_str(&format!(
-        " acc % | spikes per neuron ({}) | spikes / image | SOPs / image | energy / image nJ (f32) | seeds |\n",
+        " acc % | 95 % CI | spikes per neuron ({}) | spikes / image | SOPs / image | energy / image nJ (f32) | seeds |",
         names.join(" ")
     ));
-    s.push_str(if with_setting {
-        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
-    } else {
-        "| --- | --- | --- | --- | --- | --- | --- |\n"
-    });
-    for r in rows {
+    if tests.is_some() {
+        s.push_str(" vs previous (Welch) |");
+    }
+    let cols = 8 + usize::from(with_setting) + usize::from(tests.is_some());
+    s.push_str(&format!("\n|{}\n", " --- |".repeat(cols)));
+    for (j, r) in rows.iter().enumerate() {
         s.push_str(&format!("| {} |", r.alpha_k));
         if with_setting {
             s.push_str(&format!(" {} |", r.setting));
         }
         s.push_str(&format!(
-            " {} | {} | {} | {} | {} | {} |\n",
+            " {} | {} | {} | {} | {} | {} | {} |",
             r.acc.fmt(2),
+            ci_cell(r),
             spikes_cell(r),
             r.spikes_per_image.fmt(1),
             r.sops_per_image.fmt(0),
             format_args!("{:.2}", r.energy_pj_float32.mean / 1e3),
             r.seeds.len()
         ));
+        if let Some(t) = tests {
+            let delta = j
+                .checked_sub(1)
+                .map_or(0.0, |p| r.acc.mean - rows[p].acc.mean);
+            s.push_str(&format!(" {} |", front_cell(t[j].as_ref(), delta)));
+        }
+        s.push('\n');
     }
     s
 }
+
+/// `± half-width` of the t-based 95 % CI of the accuracy (— for one seed).
+fn ci_cell(r: &PointRow) -> String {
+    if r.acc.n > 1 {
+        format!("± {:.2}", ci95_half_width(&r.acc))
+    } else {
+        "—".into()
+    }
+}
+
+/// The section of one Pareto front: its table with the neighbour tests.
+fn front_section(rows: &[PointRow], front: &[usize], codings: usize, with_setting: bool) -> String {
+    let fr: Vec<&PointRow> = front.iter().map(|&i| &rows[i]).collect();
+    let tests = front_tests(rows, front);
+    md_table(&fr, codings, with_setting, Some(&tests))
+}
+
+/// How to read the last column of a front table.
+const FRONT_NOTE: &str = "Sorted by cost. *vs previous*: the accuracy difference to the \
+previous (cheaper) configuration on the front and the two-sided p-value of Welch's t-test \
+over seeds; `*` marks a difference beyond seed noise (p < 0.05). With 3 seeds the test \
+has little power: no `*` means *not shown* to differ, not *equal*.\n\n";
 
 /// The Markdown report.
 pub fn markdown(rows: &[PointRow], runs: usize) -> String {
@@ -137,7 +175,8 @@ pub fn markdown(rows: &[PointRow], runs: usize) -> String {
     let mut s = String::from("# Sweep report\n\n");
     s.push_str(&format!(
         "{runs} runs, {} configurations, seeds per configuration: {:?}, epochs: {:?}, test images: {}.\n\
-         Accuracy is the final test accuracy, mean ± sample std over seeds where there are several. \
+         Accuracy is the final test accuracy, mean ± sample std over seeds where there are several; \
+         95 % CI: mean ± t(0.975, n − 1)·std/√n (also the error bars of the plots). \
          Spikes per neuron are real spike counts of every FS coding, input coding first \
          (the design document counted half-values and left the input out). \
          Energy: SNN synaptic operations × 0.9 pJ (float32 AC, 45 nm; science.md §6).\n\n",
@@ -148,7 +187,7 @@ pub fn markdown(rows: &[PointRow], runs: usize) -> String {
     ));
     let all: Vec<&PointRow> = rows.iter().collect();
     s.push_str("## All configurations\n\n");
-    s.push_str(&md_table(&all, codings, with_setting));
+    s.push_str(&md_table(&all, codings, with_setting, None));
     let mut by_acc = all.clone();
     by_acc.sort_by(|a, b| {
         b.acc
@@ -158,7 +197,7 @@ pub fn markdown(rows: &[PointRow], runs: usize) -> String {
             .then(a.index.cmp(&b.index))
     });
     s.push_str("\n## Best accuracy\n\n");
-    s.push_str(&md_table(&by_acc, codings, with_setting));
+    s.push_str(&md_table(&by_acc, codings, with_setting, None));
     let mut by_spikes = all.clone();
     by_spikes.sort_by(|a, b| {
         a.spikes_per_image
@@ -168,20 +207,16 @@ pub fn markdown(rows: &[PointRow], runs: usize) -> String {
             .then(a.index.cmp(&b.index))
     });
     s.push_str("\n## Fewest spikes per image\n\n");
-    s.push_str(&md_table(&by_spikes, codings, with_setting));
-    let fs: Vec<&PointRow> = pareto_front(rows, |r| r.spikes_per_image.mean)
-        .into_iter()
-        .map(|i| &rows[i])
-        .collect();
+    s.push_str(&md_table(&by_spikes, codings, with_setting, None));
+    let fs = pareto_front(rows, |r| r.spikes_per_image.mean);
     s.push_str("\n## Pareto front: accuracy vs spikes per image\n\n");
-    s.push_str(&md_table(&fs, codings, with_setting));
+    s.push_str(FRONT_NOTE);
+    s.push_str(&front_section(rows, &fs, codings, with_setting));
     s.push_str("\n![accuracy vs spikes per image](pareto-spikes.svg)\n");
-    let fe: Vec<&PointRow> = pareto_front(rows, |r| r.energy_pj_float32.mean)
-        .into_iter()
-        .map(|i| &rows[i])
-        .collect();
+    let fe = pareto_front(rows, |r| r.energy_pj_float32.mean);
     s.push_str("\n## Pareto front: accuracy vs energy per image\n\n");
-    s.push_str(&md_table(&fe, codings, with_setting));
+    s.push_str(FRONT_NOTE);
+    s.push_str(&front_section(rows, &fe, codings, with_setting));
     s.push_str("\n![accuracy vs energy per image](pareto-energy.svg)\n");
     s
 }
@@ -205,6 +240,7 @@ pub fn csv(rows: &[PointRow]) -> Result<String> {
         "acc_std",
         "best_acc_mean",
         "best_acc_std",
+        "acc_ci95",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -223,13 +259,17 @@ pub fn csv(rows: &[PointRow]) -> Result<String> {
         "epochs",
         "pareto_spikes",
         "pareto_energy",
+        "pareto_spikes_p_prev",
+        "pareto_energy_p_prev",
     ] {
         header.push(h.into());
     }
     let err = |e: csv::Error| Error::Sweep(format!("cannot write CSV: {e}"));
     w.write_record(&header).map_err(err)?;
     let join = |v: Vec<String>| v.join(" ");
-    for r in rows {
+    let p_spikes = front_p_values(rows, |r| r.spikes_per_image.mean);
+    let p_energy = front_p_values(rows, |r| r.energy_pj_float32.mean);
+    for (i, r) in rows.iter().enumerate() {
         let mut rec = vec![
             r.alpha_k.clone(),
             join(r.alpha.iter().map(|a| a.to_string()).collect()),
@@ -241,6 +281,7 @@ pub fn csv(rows: &[PointRow]) -> Result<String> {
             r.acc.std.to_string(),
             r.best_acc.mean.to_string(),
             r.best_acc.std.to_string(),
+            ci95_half_width(&r.acc).to_string(),
         ];
         for c in 0..codings {
             match r.spikes_per_neuron.get(c) {
@@ -261,6 +302,8 @@ pub fn csv(rows: &[PointRow]) -> Result<String> {
             r.epochs.to_string(),
             r.pareto_spikes.to_string(),
             r.pareto_energy.to_string(),
+            p_spikes[i].clone(),
+            p_energy[i].clone(),
         ]);
         w.write_record(&rec).map_err(err)?;
     }
@@ -273,6 +316,20 @@ pub fn csv(rows: &[PointRow]) -> Result<String> {
 /// A report replaces earlier reports in its directory, which may hold sweep
 /// results but nothing else ([`crate::outdir`]).
 const REPORT_CLAIM: Claim = Claim::Fresh { overwrite: false };
+
+/// Per row: the Welch p-value against the previous neighbour on the
+/// Pareto front of `cost` (empty off the front, for its first
+/// configuration, and for single seeds).
+fn front_p_values(rows: &[PointRow], cost: impl Fn(&PointRow) -> f64) -> Vec<String> {
+    let front = pareto_front(rows, cost);
+    let mut out = vec![String::new(); rows.len()];
+    for (&i, w) in front.iter().zip(front_tests(rows, &front)) {
+        if let Some(w) = w {
+            out[i] = w.p.to_string();
+        }
+    }
+    out
+}
 
 /// Run `fsnn report`.
 pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {

@@ -166,10 +166,6 @@ pub fn execute_recorded(
     resume: Option<(Trainer, Progress)>,
     data: Option<&DataPrint>,
 ) -> Result<(Summary, Trainer, EvalResult)> {
-    if let Some(out) = out {
-        atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
-    }
-    let epochs = cfg.train.epochs;
     let (mut trainer, mut progress) = match resume {
         Some(r) => r,
         None => {
@@ -178,6 +174,11 @@ pub fn execute_recorded(
             (trainer, progress)
         }
     };
+    trainer.attach_teacher()?;
+    if let Some(out) = out {
+        atomic_write(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    }
+    let epochs = cfg.train.epochs;
     let every = cfg.train.checkpoint_every;
     for e in trainer.epoch..epochs {
         let lr = trainer.lr_at(e);

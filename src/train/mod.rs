@@ -1,6 +1,7 @@
 //! Training: loss, optimizer, schedule and the loop.
 
 pub mod adam;
+pub mod distill;
 pub mod job;
 pub mod loss;
 pub mod trainer;

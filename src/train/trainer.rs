@@ -6,6 +6,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::distill::{self, Teacher};
 use super::{Adam, loss_and_grad};
 use crate::config::Config;
 use crate::data::Dataset;
@@ -53,6 +54,10 @@ pub struct Trainer {
     lam: Vec<f32>,
     /// One image, the source of the in-place shift (`data.shift`).
     shift_scratch: Vec<f32>,
+    /// The ANN of `train.distill`, loaded by [`Trainer::attach_teacher`].
+    teacher: Option<Teacher>,
+    /// ∂L_KD/∂out of the current batch.
+    kd_grad: Vec<f32>,
 }
 
 impl Trainer {
@@ -78,7 +83,18 @@ impl Trainer {
             spikes_before: Vec::new(),
             lam: Vec::new(),
             shift_scratch: Vec::new(),
+            teacher: None,
+            kd_grad: Vec::new(),
         }
+    }
+
+    /// Load the teacher of `train.distill` if the config has one and it
+    /// is not loaded yet (an incompatible or missing file is an error).
+    pub fn attach_teacher(&mut self) -> Result<()> {
+        if self.config.train.distill.is_some() && self.teacher.is_none() {
+            self.teacher = Teacher::load(&self.config)?;
+        }
+        Ok(())
     }
 
     /// Position of the shuffling RNG (words consumed), for checkpoints.
@@ -121,6 +137,7 @@ impl Trainer {
         let bs = self.config.train.batch_size;
         let loss_kind = self.config.train.loss;
         let classes = self.model.classes();
+        self.attach_teacher()?;
         self.order.clear();
         self.order.extend(0..train.n);
         self.order.shuffle(&mut self.rng);
@@ -135,9 +152,16 @@ impl Trainer {
             }
             self.spikes_before.clear();
             self.spikes_before.extend_from_slice(self.ws.spikes());
+            let teacher_out = match &mut self.teacher {
+                Some(t) => Some(t.logits(self.ws.input_mut(b), b)),
+                None => None,
+            };
             self.model.forward_train(&mut self.ws, b);
             let (out, g_out) = self.ws.out_and_grad();
             let (mut loss, hits) = loss_and_grad(loss_kind, out, &self.labels[..b], classes, g_out);
+            if let (Some(z), Some(d)) = (teacher_out, &self.config.train.distill) {
+                loss = distill::blend(d, classes, (loss, g_out), out, z, &mut self.kd_grad);
+            }
             loss += self.spike_penalty(b);
             if !loss.is_finite() {
                 return Err(Error::Diverged(format!(
