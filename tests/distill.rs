@@ -11,9 +11,9 @@ use fsnn::checkpoint::state;
 use fsnn::config::{Config, DistillConfig};
 use fsnn::data::Dataset;
 use fsnn::run::load_data;
-use fsnn::train::Trainer;
 use fsnn::train::distill::{blend, kd_loss_and_grad};
-use fsnn::train::job::fresh_progress;
+use fsnn::train::job::{fresh_progress, record_epoch};
+use fsnn::train::{EpochStats, Trainer};
 
 fn close(a: f64, b: f64, tol: f64) {
     assert!((a - b).abs() <= tol, "{a} vs {b}");
@@ -186,12 +186,20 @@ fn training_with_a_teacher_differs_is_deterministic_and_resumes_exactly() {
     assert_eq!(weights(&a), weights(&b), "same config, same numbers");
     // Stop after one epoch, save the state, load it (the teacher path
     // comes back with the stored config), finish: same weights.
-    let half = train_epochs(&kd_cfg, &train, 1);
+    let mut half = Trainer::new(kd_cfg.clone());
+    let (train_loss, train_acc) = half.train_epoch(&train, |_, _| {}).unwrap();
     let sp = tmp.path().join("state.safetensors");
-    let progress = state::Progress {
-        best: (0.0, 0), // after an epoch; fresh_progress's −∞ has no JSON form
-        ..fresh_progress(&half.model)
+    // The state holds the record of the epoch done, as a job's does.
+    let mut progress = fresh_progress(&half.model);
+    let stats = EpochStats {
+        epoch: 1,
+        lr: half.lr_at(0),
+        train_loss,
+        train_acc,
+        test: half.evaluate(&train),
+        train_seconds: 0.0,
     };
+    record_epoch(&mut progress, stats);
     state::save(&sp, &half, &progress).unwrap();
     let (mut resumed, _) = state::load(&sp).unwrap();
     assert_eq!(resumed.config.train.distill, kd_cfg.train.distill);
