@@ -105,7 +105,13 @@ impl Plan {
 /// Parse and check `arch` for `side × side` single-channel images and
 /// `classes` outputs (any number when `None`).
 pub fn plan(arch: &[String], side: usize, classes: Option<usize>) -> Result<Plan> {
-    let mut shape: Shape = (1, side, side);
+    plan_from(arch, (1, side, side), classes)
+}
+
+/// [`plan`] for inputs of shape `input` (a flat vector of F features is
+/// `(F, 1, 1)`).
+pub fn plan_from(arch: &[String], input: Shape, classes: Option<usize>) -> Result<Plan> {
+    let mut shape: Shape = input;
     let mut flat = false;
     let (mut ops, mut shapes) = (Vec::new(), Vec::new());
     let (mut codings, mut layers) = (0, 0);

@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::arch::{Op, Plan, plan};
+use super::cnn_fc::swap_grads;
 use super::cnn_workspace::{CnnWorkspace, Part};
 use crate::config::ModelConfig;
 use crate::layer::Linear;
@@ -59,6 +60,11 @@ pub struct Cnn {
     /// (learnable tables or a spike cost): it then keeps its input as well
     /// as `∂f̂/∂x`, and is never fused with a pooling.
     pub full: Vec<bool>,
+    /// Whether evaluation counts SOPs per element: some coding's fan-out
+    /// differs between its elements (a conv follows it). Else every
+    /// element of coding `c` reaches the same number of synapses and SOPs
+    /// are spikes × fan-out.
+    pub exact_sops: bool,
 }
 
 impl Cnn {
@@ -66,6 +72,13 @@ impl Cnn {
     /// initialising weights from a ChaCha8 stream seeded with `seed`.
     pub fn from_config(cfg: &ModelConfig, side: usize, seed: u64) -> Self {
         let plan = plan(&cfg.arch, side, None).expect("validated arch");
+        Self::from_plan(plan, cfg, seed)
+    }
+
+    /// Build the network of a checked `plan` with the codings of `cfg`
+    /// (one per `fs` op, in order), initialising weights from a ChaCha8
+    /// stream seeded with `seed`.
+    pub fn from_plan(plan: Plan, cfg: &ModelConfig, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::new();
         for op in &plan.ops {
@@ -128,7 +141,9 @@ impl Cnn {
         let full = (plan.ops.iter())
             .map(|op| matches!(op, Op::Fs(c) if neurons[*c].learn.is_some()))
             .collect();
+        let exact_sops = fan.iter().any(|f| f.iter().any(|&v| v != f[0]));
         let cnn = Cnn {
+            exact_sops,
             full,
             direct,
             winograd,
@@ -299,6 +314,10 @@ impl Cnn {
             neuron.finish_grads(&acc);
         }
         for (l, layer) in self.layers.iter_mut().enumerate() {
+            if active == 1 {
+                swap_grads(layer, &mut ws.parts[0].grads[2 * l..2 * l + 2]);
+                continue;
+            }
             let gw = layer.grad_weight.as_slice_mut().expect("contiguous");
             let gb = layer.grad_bias.as_slice_mut().expect("contiguous");
             for (dst, p) in [(gw, 2 * l), (gb, 2 * l + 1)] {

@@ -13,6 +13,7 @@ use std::ops::Range;
 
 use super::arch::Op;
 use super::cnn::Cnn;
+use super::cnn_fc::scale_bias_grad;
 use super::cnn_workspace::{CnnWorkspace, Derived, Part};
 use crate::layer::conv::Conv2d;
 use crate::layer::conv_direct::untranspose_grad;
@@ -76,7 +77,7 @@ impl Cnn {
         let split = self.first_fc();
         let mut t0 = 0;
         while t0 < n {
-            let tn = TILE_IMAGES.min(n - t0);
+            let tn = self.tile_images().min(n - t0);
             self.ops_forward(part, input, 0..split, t0, tn, out, train, dv);
             t0 += tn;
         }
@@ -129,7 +130,7 @@ impl Cnn {
                     } else {
                         cod.forward_pool(&pg, x, n, pooled)
                     };
-                    if !train {
+                    if !train && self.exact_sops {
                         part.sops[c] += count_sops(cod, x, &self.fan[c]);
                     }
                 }
@@ -144,7 +145,7 @@ impl Cnn {
                     if train && self.full[i] {
                         part.xs[i][r].copy_from_slice(x);
                     }
-                    if !train {
+                    if !train && self.exact_sops {
                         part.sops[c] += count_sops(cod, x, &self.fan[c]);
                     }
                 }
@@ -162,7 +163,7 @@ impl Cnn {
                     let arg = &mut part.arg[i][t0 * so..(t0 + n) * so];
                     pool::max_forward(&g, x, n, y, arg)
                 }
-                Op::Fc { layer, .. } => self.layers[layer].forward(x, n, y, 1.0),
+                Op::Fc { layer, .. } => self.layers[layer].forward(x, n, y, self.bias_scale(i)),
             }
         }
     }
@@ -302,6 +303,7 @@ impl Cnn {
                     let gx = (i > lo).then_some(&mut gx[..]);
                     let grads = (&mut gw[2 * layer][..], &mut gb[0][..]);
                     self.layers[layer].backward_into(x, gyv, n, grads, gx);
+                    scale_bias_grad(&mut gb[0], self.bias_scale(i));
                     if i == lo {
                         return;
                     }
@@ -317,7 +319,7 @@ impl Cnn {
         let mut bufs = [gx, g2];
         let mut t0 = 0;
         while t0 < n {
-            let tn = TILE_IMAGES.min(n - t0);
+            let tn = self.tile_images().min(n - t0);
             let mut w = 0; // the buffer the next op writes
             let mut from_boundary = true;
             for i in (lo..split).rev() {

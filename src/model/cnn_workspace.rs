@@ -5,7 +5,6 @@
 
 use super::arch::Op;
 use super::cnn::Cnn;
-use super::cnn_pass::TILE_IMAGES;
 use crate::layer::conv::TILE;
 use crate::layer::winograd::WinogradScratch;
 use crate::neuron::Neuron;
@@ -105,7 +104,7 @@ impl CnnWorkspace {
         let nops = model.plan.ops.len();
         let maxact = sizes.iter().copied().max().unwrap_or(0);
         let split = model.first_fc();
-        let tile = per.min(TILE_IMAGES);
+        let tile = per.min(model.tile_images());
         let direct = |i: usize| model.direct[i].as_ref();
         let gcols_len = (0..nops)
             .map(|i| match (&model.plan.ops[i], direct(i)) {

@@ -4,11 +4,13 @@
 
 pub mod arch;
 pub mod cnn;
+mod cnn_fc;
 mod cnn_pass;
 pub mod cnn_workspace;
 pub mod learn;
 pub mod lif_mlp;
 pub mod mlp;
+pub mod shorthand;
 pub mod workspace;
 
 pub use cnn::Cnn;
