@@ -3,7 +3,7 @@
 //!
 //! The engine is small and explicit: [`layer`]s with forward/backward on
 //! flat row-major buffers and a GEMM crate, [`neuron`]s as fused temporal
-//! ops with closed-form backward, an [`model::Mlp`] built from a
+//! ops with closed-form backward, a [`model::Network`] built from a
 //! [`config::Config`], and a [`train::Trainer`] that runs one
 //! single-threaded, bit-reproducible training.
 

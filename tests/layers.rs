@@ -10,7 +10,7 @@ mod common;
 use common::assert_close;
 use fsnn::config::ModelConfig;
 use fsnn::layer::Linear;
-use fsnn::model::Mlp;
+use fsnn::model::Network;
 use fsnn::neuron::{FsTables, Surrogate, Variant};
 use fsnn::train::{Adam, Loss, loss_and_grad};
 use ndarray::{Array1, Array2};
@@ -354,18 +354,21 @@ fn fs_plain(tab: &FsTables, variant: Variant, sur: &Surrogate, x: f32) -> (f32, 
     (out, n, deriv)
 }
 
-/// Whole-network check: `forward_train` (and `forward`), MSE gradient,
-/// `backward` of an `Mlp` built
-/// from `cfg` against plain loops. `tables` are the test's own idea of each
+/// Whole-network check: the training forward (and the inference one),
+/// MSE gradient, `backward` of the FS MLP built from `cfg` (the layer list
+/// of `model.layers`: op `2c` is coding `c`, op `2c + 1` layer `c`) against
+/// plain loops. `tables` are the test's own idea of each
 /// coding's tables.
 #[allow(clippy::needless_range_loop)] // c indexes several parallel arrays
 fn check_network(toml_text: &str, tables: &[FsTables], seed: u64) {
     let cfg: ModelConfig = toml::from_str(toml_text).expect("model config");
-    let mut mlp = Mlp::from_config(&cfg, seed);
+    let Network::Cnn(mut mlp) = Network::from_config(&cfg, seed) else {
+        panic!("not an FS network")
+    };
     let widths = cfg.layers.clone();
     let nc = widths.len() - 1;
     let classes = widths[nc];
-    assert_eq!(mlp.num_codings(), nc);
+    assert_eq!(mlp.neurons.len(), nc);
     for c in 0..nc {
         assert_eq!(mlp.neurons[c].coding.tables, tables[c], "coding {c} tables");
         assert_eq!(mlp.neurons[c].coding.variant, cfg.variant);
@@ -380,11 +383,11 @@ fn check_network(toml_text: &str, tables: &[FsTables], seed: u64) {
     // inference forward, for comparison with the training forward
     let mut ws_inf = mlp.workspace(batch);
     ws_inf.input_mut(batch).copy_from_slice(&input);
-    mlp.forward(&mut ws_inf, batch);
+    mlp.forward_impl(&mut ws_inf, batch, false);
 
     let mut ws = mlp.workspace(batch);
     ws.input_mut(batch).copy_from_slice(&input);
-    mlp.forward_train(&mut ws, batch);
+    mlp.forward_impl(&mut ws, batch, true);
     assert_eq!(ws.out, ws_inf.out, "forward_train and forward disagree");
     assert_eq!(ws.spikes, ws_inf.spikes, "forward_train and forward spikes");
     let (loss, _) = loss_and_grad(Loss::Mse, &ws.out, &labels, classes, &mut ws.g_out);
@@ -415,7 +418,7 @@ fn check_network(toml_text: &str, tables: &[FsTables], seed: u64) {
         let b = l.bias.as_slice().unwrap();
         let y = naive_linear(&a, w, b, batch, widths[c], scale[c]);
         let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
-        for (j, (&mine, &theirs)) in a.iter().zip(&ws.a[c]).enumerate() {
+        for (j, (&mine, &theirs)) in a.iter().zip(&ws.parts[0].acts[2 * c]).enumerate() {
             assert!(
                 (mine - theirs).abs() <= 1e-6,
                 "coding {c} a[{j}]: {mine} vs {theirs}"
@@ -424,7 +427,7 @@ fn check_network(toml_text: &str, tables: &[FsTables], seed: u64) {
         acts.push(a);
         derivs.push(dv);
         if c + 1 < nc {
-            for (j, (&mine, &theirs)) in y32.iter().zip(&ws.u[c + 1]).enumerate() {
+            for (j, (&mine, &theirs)) in y32.iter().zip(&ws.parts[0].acts[2 * c + 1]).enumerate() {
                 assert!(
                     (mine - theirs).abs() <= 1e-5,
                     "u[{}][{j}]: {mine} vs {theirs}",

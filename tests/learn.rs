@@ -95,7 +95,7 @@ fn network_gradients_half_spike_learnable() {
 // ------------------------------------------- fast path vs full backward
 
 /// Weight gradients of `mlp` on a fixed random batch with λ = 0.
-fn weight_grads(mlp: &mut Mlp, seed: u64) -> (Vec<f32>, Vec<Vec<f32>>) {
+fn weight_grads(mlp: &mut Cnn, seed: u64) -> (Vec<f32>, Vec<Vec<f32>>) {
     let batch = 9;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let classes = mlp.classes();
@@ -105,7 +105,7 @@ fn weight_grads(mlp: &mut Mlp, seed: u64) -> (Vec<f32>, Vec<Vec<f32>>) {
         .collect();
     let mut ws = mlp.workspace(batch);
     ws.input_mut(batch).copy_from_slice(&input);
-    mlp.forward_train(&mut ws, batch);
+    mlp.forward_impl(&mut ws, batch, true);
     loss_and_grad(Loss::Mse, &ws.out, &labels, classes, &mut ws.g_out);
     mlp.backward(&mut ws, batch);
     let grads = mlp
@@ -128,10 +128,10 @@ fn fast_derivative_path_equals_full_backward() {
         for learn in ["tables", "alpha"] {
             let cfg: ModelConfig =
                 toml::from_str(&format!("{net}\nlearn = \"{learn}\"\n")).unwrap();
-            let mut learnable = Mlp::from_config(&cfg, seed);
-            let mut fixed = Mlp::from_config(&fixed_cfg, seed);
+            let mut learnable = mlp_net(&cfg, seed);
+            let mut fixed = mlp_net(&fixed_cfg, seed);
             assert!(fixed.neurons.iter().all(|n| n.learn.is_none()));
-            for c in 0..fixed.num_codings() {
+            for c in 0..fixed.neurons.len() {
                 if learn == "alpha" {
                     // θ = 0 reproduces the binary tables exactly
                     assert_eq!(
@@ -168,8 +168,8 @@ fn sync_tables_follows_the_raw_parameters() {
         "{NET_TRI}\nlearn = [\"alpha\", \"tables\", \"fixed\", \"tables\"]\n"
     ))
     .unwrap();
-    let mut mlp = Mlp::from_config(&cfg, 31);
-    let nc = mlp.num_codings();
+    let mut mlp = mlp_net(&cfg, 31);
+    let nc = mlp.neurons.len();
     // at the start: the configured tables (up to exp(ln v) rounding)
     for c in 0..nc {
         let b = binary(cfg.k[c], cfg.alpha[c]);
@@ -208,7 +208,7 @@ fn sync_tables_follows_the_raw_parameters() {
                 "round {round} coding {c}: raw change not visible"
             );
         }
-        mlp.sync_tables();
+        sync_tables(&mut mlp);
         for c in 0..nc {
             match &mlp.neurons[c].learn {
                 Some(l) => {

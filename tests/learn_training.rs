@@ -51,9 +51,9 @@ fn sans_timing(mut s: Summary) -> Summary {
     s
 }
 
-fn mlp_of(t: &Trainer) -> &Mlp {
+fn mlp_of(t: &Trainer) -> &Cnn {
     match &t.model {
-        Network::Fs(m) => m,
+        Network::Cnn(m) => m,
         _ => panic!("not an FS MLP"),
     }
 }
@@ -68,7 +68,7 @@ fn training_learns_tables_and_the_penalty_cuts_spikes() {
 
     // (a) the tables moved away from binary, T and h stayed positive
     let m0 = mlp_of(&t0);
-    for c in 0..m0.num_codings() {
+    for c in 0..m0.neurons.len() {
         let init = binary(base.model.k[c], base.model.alpha[c]);
         let t = &m0.neurons[c].coding.tables;
         let l = m0.neurons[c].learn.as_ref().expect("learnable");
@@ -126,7 +126,7 @@ fn training_learns_tables_and_the_penalty_cuts_spikes() {
         "inactive target changed the run"
     );
     let m2 = mlp_of(&t2);
-    for c in 0..m0.num_codings() {
+    for c in 0..m0.neurons.len() {
         assert_eq!(
             m2.neurons[c].coding.tables, m0.neurons[c].coding.tables,
             "coding {c} tables"
@@ -184,7 +184,7 @@ fn exact_resume_with_learnable_tables() {
     {
         // the learned tables come back from the state, not the config
         let m = mlp_of(&trainer);
-        for c in 0..m.num_codings() {
+        for c in 0..m.neurons.len() {
             let l = m.neurons[c].learn.as_ref().expect("learnable after load");
             assert_eq!(
                 m.neurons[c].coding.tables,
@@ -221,7 +221,7 @@ fn exact_resume_with_learnable_tables() {
         "metrics.csv differs"
     );
     let (mf, mr) = (mlp_of(&t_full), mlp_of(&t_res));
-    for c in 0..mf.num_codings() {
+    for c in 0..mf.neurons.len() {
         assert_eq!(
             mr.neurons[c].learn, mf.neurons[c].learn,
             "coding {c} raw parameters"
@@ -237,10 +237,10 @@ fn exact_resume_with_learnable_tables() {
     // the saved model carries the learned tables, and evaluates as the
     // run reported
     let (model, _) = fsnn::checkpoint::load(&full.join("model.safetensors")).expect("model");
-    let Network::Fs(m) = &model else {
+    let Network::Cnn(m) = &model else {
         panic!("not FS")
     };
-    for c in 0..m.num_codings() {
+    for c in 0..m.neurons.len() {
         assert_eq!(
             m.neurons[c].coding.tables, mf.neurons[c].coding.tables,
             "saved coding {c} tables"
@@ -274,15 +274,15 @@ fn check_trainer_penalty(lam: f32, weights: &[f32], target: Option<f32>) {
     let (loss, _) = trainer.train_epoch(&one_batch, |_, _| {}).expect("epoch");
 
     // the same batch by hand on the initial model
-    let Network::Fs(mut mlp) = Network::from_config(&cfg.model, cfg.seed) else {
+    let Network::Cnn(mut mlp) = Network::build(&cfg) else {
         panic!("not FS")
     };
-    let nc = mlp.num_codings();
+    let nc = mlp.neurons.len();
     let mut ws = mlp.workspace(b);
     let idx: Vec<usize> = (0..b).collect();
     let mut labels = vec![0u8; b];
     one_batch.gather(&idx, ws.input_mut(b), &mut labels);
-    mlp.forward_train(&mut ws, b);
+    mlp.forward_impl(&mut ws, b, true);
     let (mse, _) = loss_and_grad(Loss::Mse, &ws.out, &labels, 10, &mut ws.g_out);
     let w = |c: usize| weights.get(c).copied().unwrap_or(1.0) as f64;
     let wsum: f64 = (0..nc).map(w).sum();
@@ -308,7 +308,9 @@ fn check_trainer_penalty(lam: f32, weights: &[f32], target: Option<f32>) {
     }
     mlp.backward(&mut ws, b);
     let mut want = vec![];
-    mlp.for_each_param(|_, _, g| want.push(g.to_vec()));
+    visit_params(&mut mlp.layers, &mut mlp.neurons, |_, _, g| {
+        want.push(g.to_vec())
+    });
     let mut got = vec![];
     trainer.model.for_each_param(|_, _, g| got.push(g.to_vec()));
     assert_eq!(got.len(), want.len());

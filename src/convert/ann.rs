@@ -145,7 +145,7 @@ pub fn run(o: &ConvertOptions) -> Result<ConvertReport> {
             "output path exists and is not a directory",
         ));
     }
-    if o.if_steps.is_some() && !matches!(ann, Network::Fs(_)) {
+    if o.if_steps.is_some() && !ann_cfg.model.arch.is_empty() {
         return Err(Error::file(
             &o.checkpoint,
             "convert --neuron if needs an MLP checkpoint (model.layers)",

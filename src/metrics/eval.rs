@@ -86,7 +86,8 @@ pub fn evaluate(
         .map(|(c, &s)| s as f64 / (model.coding_width(c) as f64 * n))
         .collect();
     let spikes_per_image = spikes_total.iter().map(|&s| s as f64 / n).sum();
-    let cost = cost_of(model, &spikes_total, ws.sops(), data.n);
+    let sops = ws.sops().filter(|_| model.counts_sops());
+    let cost = cost_of(model, &spikes_total, sops, data.n);
     EvalResult {
         images: data.n,
         accuracy: 100.0 * correct as f64 / n,

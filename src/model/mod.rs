@@ -1,6 +1,7 @@
-//! Networks built from a config: the FS [`Mlp`] and the [`LifMlp`] baseline,
-//! behind one [`Network`] interface that the trainer, evaluation,
-//! checkpoints and reports use.
+//! Networks built from a config: the layer-list FS network [`Cnn`] (of
+//! `model.arch`, or of the MLP shorthand `model.layers` expanded by
+//! [`shorthand`]) and the [`LifMlp`] baseline, behind one [`Network`]
+//! interface that the trainer, evaluation, checkpoints and reports use.
 
 pub mod arch;
 pub mod cnn;
@@ -9,28 +10,24 @@ mod cnn_pass;
 pub mod cnn_workspace;
 pub mod learn;
 pub mod lif_mlp;
-pub mod mlp;
 pub mod shorthand;
-pub mod workspace;
 
 pub use cnn::Cnn;
 pub use cnn_workspace::CnnWorkspace;
 pub use lif_mlp::{LifMlp, LifWorkspace, Stepped};
-pub use mlp::Mlp;
-pub use workspace::Workspace;
 
 use crate::config::{Config, Encoding, ModelConfig, NeuronKind};
 use crate::layer::Linear;
 use crate::neuron::{FsNeuron, Neuron};
+use arch::Op;
 
 /// Either network.
 #[derive(Clone, Debug)]
 pub enum Network {
-    /// FS codings (science.md §1–3).
-    Fs(Mlp),
     /// Iterative LIF over T steps (science.md §5).
     Lif(LifMlp),
-    /// Convolutional FS network from a layer list.
+    /// FS network from a layer list (science.md §1–3): a conv net of
+    /// `model.arch`, or the MLP of `model.layers`.
     Cnn(Cnn),
 }
 
@@ -38,8 +35,6 @@ pub enum Network {
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)] // one per trainer, never moved in a loop
 pub enum NetWorkspace {
-    /// For [`Network::Fs`].
-    Fs(Workspace),
     /// For [`Network::Lif`] (boxed: it holds an RNG state).
     Lif(Box<LifWorkspace>),
     /// For [`Network::Cnn`].
@@ -50,7 +45,6 @@ impl NetWorkspace {
     /// Rows the buffers can hold.
     pub fn capacity(&self) -> usize {
         match self {
-            NetWorkspace::Fs(w) => w.capacity,
             NetWorkspace::Lif(w) => w.capacity,
             NetWorkspace::Cnn(w) => w.capacity,
         }
@@ -59,7 +53,6 @@ impl NetWorkspace {
     /// Pixel buffer for `batch` rows.
     pub fn input_mut(&mut self, batch: usize) -> &mut [f32] {
         match self {
-            NetWorkspace::Fs(w) => w.input_mut(batch),
             NetWorkspace::Lif(w) => {
                 let n = w.x.len() / w.capacity;
                 &mut w.x[..batch * n]
@@ -71,7 +64,6 @@ impl NetWorkspace {
     /// Class scores and the buffer for their gradient.
     pub fn out_and_grad(&mut self) -> (&[f32], &mut [f32]) {
         match self {
-            NetWorkspace::Fs(w) => (&w.out, &mut w.g_out),
             NetWorkspace::Lif(w) => (&w.out, &mut w.g_out),
             NetWorkspace::Cnn(w) => (&w.out, &mut w.g_out),
         }
@@ -80,7 +72,6 @@ impl NetWorkspace {
     /// Class scores.
     pub fn out(&self) -> &[f32] {
         match self {
-            NetWorkspace::Fs(w) => &w.out,
             NetWorkspace::Lif(w) => &w.out,
             NetWorkspace::Cnn(w) => &w.out,
         }
@@ -89,7 +80,6 @@ impl NetWorkspace {
     /// Spikes of each coding since the last reset.
     pub fn spikes(&self) -> &[u64] {
         match self {
-            NetWorkspace::Fs(w) => &w.spikes,
             NetWorkspace::Lif(w) => &w.spikes,
             NetWorkspace::Cnn(w) => &w.spikes,
         }
@@ -108,30 +98,8 @@ impl NetWorkspace {
     /// Zero the spike counters.
     pub fn reset_spikes(&mut self) {
         match self {
-            NetWorkspace::Fs(w) => w.reset_spikes(),
             NetWorkspace::Lif(w) => w.reset_spikes(),
             NetWorkspace::Cnn(w) => w.reset_spikes(),
-        }
-    }
-
-    /// First layer (1-based) whose membrane holds a NaN/Inf in the first
-    /// `batch` rows of the last forward pass.
-    pub fn first_non_finite_layer(&self, batch: usize) -> Option<usize> {
-        let bad = |v: &[f32]| v.iter().any(|x| !x.is_finite());
-        match self {
-            NetWorkspace::Fs(w) => (1..w.u.len())
-                .find(|&c| bad(&w.u[c][..batch * (w.u[c].len() / w.capacity)]))
-                .or_else(|| bad(&w.out[..batch * (w.out.len() / w.capacity)]).then_some(w.u.len())),
-            NetWorkspace::Lif(w) => (0..w.u.len())
-                .find(|&l| bad(&w.u[l][..batch * (w.u[l].len() / w.capacity)]))
-                .map(|l| l + 1),
-            NetWorkspace::Cnn(w) => {
-                let p = &w.parts[0];
-                let rows = batch.div_ceil(w.parts.len());
-                (0..p.acts.len())
-                    .find(|&i| bad(&p.acts[i][..rows * (p.acts[i].len() / p.capacity.max(1))]))
-                    .map(|i| i + 1)
-            }
         }
     }
 
@@ -139,7 +107,7 @@ impl NetWorkspace {
     /// coding), for exact resume.
     pub fn encoder_position(&self) -> Option<u128> {
         match self {
-            NetWorkspace::Fs(_) | NetWorkspace::Cnn(_) => None,
+            NetWorkspace::Cnn(_) => None,
             NetWorkspace::Lif(w) => Some(w.rng.get_word_pos()),
         }
     }
@@ -155,7 +123,6 @@ impl NetWorkspace {
     /// an evaluation).
     pub fn restart(&mut self) {
         match self {
-            NetWorkspace::Fs(w) => w.reset_spikes(),
             NetWorkspace::Lif(w) => w.restart(),
             NetWorkspace::Cnn(w) => w.reset_spikes(),
         }
@@ -176,7 +143,9 @@ impl Network {
             return Network::Cnn(Cnn::from_config(cfg, side, seed));
         }
         match cfg.neuron {
-            NeuronKind::Fs => Network::Fs(Mlp::from_config(cfg, seed)),
+            NeuronKind::Fs => {
+                Network::Cnn(Cnn::from_plan(shorthand::mlp_plan(&cfg.layers), cfg, seed))
+            }
             NeuronKind::Lif | NeuronKind::If => Network::Lif(LifMlp::from_config(cfg, seed)),
         }
     }
@@ -202,7 +171,6 @@ impl Network {
     /// classes).
     pub fn widths(&self) -> &[usize] {
         match self {
-            Network::Fs(m) => &m.widths,
             Network::Lif(m) => &m.widths,
             Network::Cnn(m) => &m.widths,
         }
@@ -211,7 +179,6 @@ impl Network {
     /// Synaptic layers.
     pub fn layers(&self) -> &[Linear] {
         match self {
-            Network::Fs(m) => &m.layers,
             Network::Lif(m) => &m.layers,
             Network::Cnn(m) => &m.layers,
         }
@@ -220,7 +187,6 @@ impl Network {
     /// Mutable synaptic layers.
     pub fn layers_mut(&mut self) -> &mut [Linear] {
         match self {
-            Network::Fs(m) => &mut m.layers,
             Network::Lif(m) => &mut m.layers,
             Network::Cnn(m) => &mut m.layers,
         }
@@ -235,7 +201,6 @@ impl Network {
     /// input, every hidden layer and the output layer.
     pub fn num_codings(&self) -> usize {
         match self {
-            Network::Fs(m) => m.num_codings(),
             Network::Lif(m) => m.num_codings(),
             Network::Cnn(m) => m.neurons.len(),
         }
@@ -285,7 +250,7 @@ impl Network {
     /// an FS input encoding, T for other LIF inputs).
     pub fn coding_steps(&self, c: usize) -> usize {
         match self {
-            Network::Fs(_) | Network::Cnn(_) => self.fs_neurons()[c].coding.k(),
+            Network::Cnn(_) => self.fs_neurons()[c].coding.k(),
             Network::Lif(m) => match (&m.input_coding, c) {
                 (Some(ic), 0) => ic.k(),
                 _ => m.neuron.t(),
@@ -309,7 +274,7 @@ impl Network {
     /// update in the same step).
     pub fn latency(&self) -> (usize, usize) {
         match self {
-            Network::Fs(_) | Network::Cnn(_) => {
+            Network::Cnn(_) => {
                 let ks = self.fs_neurons().iter().map(|n| n.coding.k());
                 (ks.clone().sum(), ks.max().unwrap_or(0))
             }
@@ -317,10 +282,44 @@ impl Network {
         }
     }
 
+    /// First synaptic layer (1-based, as in `layers()`) whose membrane
+    /// holds a NaN/Inf in the first `batch` rows of the last forward pass
+    /// of `ws` (for a conv net, the rows of the first thread's part).
+    pub fn first_non_finite_layer(&self, ws: &NetWorkspace, batch: usize) -> Option<usize> {
+        let bad = |v: &[f32]| v.iter().any(|x| !x.is_finite());
+        match (self, ws) {
+            (Network::Lif(_), NetWorkspace::Lif(w)) => (0..w.u.len())
+                .find(|&l| bad(&w.u[l][..batch * (w.u[l].len() / w.capacity)]))
+                .map(|l| l + 1),
+            (Network::Cnn(m), NetWorkspace::Cnn(w)) => {
+                let p = &w.parts[0];
+                let rows = batch.div_ceil(w.parts.len()).min(p.capacity);
+                let last = m.plan.ops.len() - 1;
+                (m.plan.ops.iter().enumerate()).find_map(|(i, op)| {
+                    let (Op::Conv { layer, .. } | Op::Fc { layer, .. }) = *op else {
+                        return None;
+                    };
+                    let (v, n) = match i == last {
+                        true => (&w.out[..], batch * m.classes()),
+                        false => (&p.acts[i][..], rows * m.size(i + 1)),
+                    };
+                    bad(&v[..n.min(v.len())]).then_some(layer + 1)
+                })
+            }
+            _ => panic!("workspace of another network"),
+        }
+    }
+
+    /// Whether evaluation takes the SOPs a network counted per element
+    /// ([`NetWorkspace::sops`]) rather than spikes × fan-out: a conv net
+    /// whose codings' fan-out varies between elements.
+    pub fn counts_sops(&self) -> bool {
+        matches!(self, Network::Cnn(m) if m.exact_sops)
+    }
+
     /// A workspace for batches of up to `capacity` rows.
     pub fn workspace(&self, capacity: usize) -> NetWorkspace {
         match self {
-            Network::Fs(m) => NetWorkspace::Fs(m.workspace(capacity)),
             Network::Lif(m) => NetWorkspace::Lif(Box::new(m.workspace(capacity))),
             Network::Cnn(m) => NetWorkspace::Cnn(Box::new(m.workspace(capacity))),
         }
@@ -329,7 +328,6 @@ impl Network {
     /// Inference forward pass (counts spikes).
     pub fn forward(&self, ws: &mut NetWorkspace, batch: usize) {
         match (self, ws) {
-            (Network::Fs(m), NetWorkspace::Fs(w)) => m.forward(w, batch),
             (Network::Lif(m), NetWorkspace::Lif(w)) => m.forward(w, batch),
             (Network::Cnn(m), NetWorkspace::Cnn(w)) => m.forward_impl(w, batch, false),
             _ => panic!("workspace of another network"),
@@ -339,7 +337,6 @@ impl Network {
     /// Training forward pass (keeps what backward needs).
     pub fn forward_train(&self, ws: &mut NetWorkspace, batch: usize) {
         match (self, ws) {
-            (Network::Fs(m), NetWorkspace::Fs(w)) => m.forward_train(w, batch),
             (Network::Lif(m), NetWorkspace::Lif(w)) => m.forward(w, batch),
             (Network::Cnn(m), NetWorkspace::Cnn(w)) => m.forward_impl(w, batch, true),
             _ => panic!("workspace of another network"),
@@ -349,7 +346,6 @@ impl Network {
     /// Backward pass; the workspace's gradient buffer holds ∂loss/∂out.
     pub fn backward(&mut self, ws: &mut NetWorkspace, batch: usize) {
         match (self, ws) {
-            (Network::Fs(m), NetWorkspace::Fs(w)) => m.backward(w, batch),
             (Network::Lif(m), NetWorkspace::Lif(w)) => m.backward(w, batch),
             (Network::Cnn(m), NetWorkspace::Cnn(w)) => m.backward(w, batch),
             _ => panic!("workspace of another network"),
@@ -360,7 +356,6 @@ impl Network {
     /// config).
     pub fn fs_neurons(&self) -> &[FsNeuron] {
         match self {
-            Network::Fs(m) => &m.neurons,
             Network::Cnn(m) => &m.neurons,
             Network::Lif(_) => &[],
         }
@@ -369,7 +364,6 @@ impl Network {
     /// Mutable FS neurons.
     pub fn fs_neurons_mut(&mut self) -> &mut [FsNeuron] {
         match self {
-            Network::Fs(m) => &mut m.neurons,
             Network::Cnn(m) => &mut m.neurons,
             Network::Lif(_) => &mut [],
         }
@@ -400,7 +394,6 @@ impl Network {
     /// learnable parameters in op order).
     pub fn for_each_param(&mut self, f: impl FnMut(usize, &mut [f32], &[f32])) {
         match self {
-            Network::Fs(m) => visit_params(&mut m.layers, &mut m.neurons, f),
             Network::Cnn(m) => visit_params(&mut m.layers, &mut m.neurons, f),
             Network::Lif(m) => visit_params(&mut m.layers, std::slice::from_mut(&mut m.neuron), f),
         }
@@ -426,7 +419,6 @@ impl Network {
     /// (FS networks, MLP or CNN; ignored for LIF).
     pub fn set_spike_lam(&self, ws: &mut NetWorkspace, lam: &[f32]) {
         match ws {
-            NetWorkspace::Fs(w) => w.spike_lam.copy_from_slice(lam),
             NetWorkspace::Cnn(w) => w.spike_lam.copy_from_slice(lam),
             NetWorkspace::Lif(_) => {}
         }

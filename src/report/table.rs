@@ -1,7 +1,7 @@
 //! Plain-text tables for the terminal.
 
 use crate::metrics::EvalResult;
-use crate::model::{Cnn, Mlp, Network};
+use crate::model::{Cnn, Network};
 
 /// Name of FS coding `c`: `input`, `h1`, `h2`, ... (see
 /// [`Network::coding_name`] for LIF's `out`).
@@ -40,7 +40,7 @@ pub fn epoch_line(
 pub fn final_table(model: &Network, test: &EvalResult, best: Option<(f64, usize)>) -> String {
     let mut s = String::new();
     let steps = match model {
-        Network::Fs(_) | Network::Cnn(_) => "  K",
+        Network::Cnn(_) => "  K",
         Network::Lif(_) => "  T",
     };
     s.push_str(&format!(
@@ -48,7 +48,7 @@ pub fn final_table(model: &Network, test: &EvalResult, best: Option<(f64, usize)
     ));
     for c in 0..model.num_codings() {
         let alpha = match model {
-            Network::Fs(Mlp { neurons, .. }) | Network::Cnn(Cnn { neurons, .. }) => {
+            Network::Cnn(Cnn { neurons, .. }) => {
                 format!("{}", 2.0 * neurons[c].coding.tables.t[0])
             }
             Network::Lif(m) => match (&m.input_coding, c) {

@@ -63,7 +63,8 @@ impl Teacher {
 /// same images and predicts the same classes as the student.
 fn check_compatible(path: &Path, net: &Network, tcfg: &Config, cfg: &Config) -> Result<()> {
     let bad = |msg: String| Err(Error::file(path, format!("train.distill.teacher: {msg}")));
-    if !matches!(net, Network::Fs(_)) || tcfg.model.variant != Variant::Relu {
+    let mlp = matches!(net, Network::Cnn(_)) && tcfg.model.arch.is_empty();
+    if !mlp || tcfg.model.variant != Variant::Relu {
         return bad("is not an ANN (needs an MLP trained with model.variant = \"relu\")".into());
     }
     if tcfg.data.dataset != cfg.data.dataset || tcfg.data.resize != cfg.data.resize {

@@ -218,7 +218,8 @@ pub fn execute_recorded(
         train_acc: last.train_acc,
         train_loss: last.train_loss,
         neuron: match &trainer.model {
-            crate::model::Network::Fs(_) => "fs".into(),
+            // the MLP shorthand runs as a layer list but stays "fs"
+            crate::model::Network::Cnn(_) if trainer.config.model.arch.is_empty() => "fs".into(),
             crate::model::Network::Cnn(_) => "fs-cnn".into(),
             crate::model::Network::Lif(m) => m.neuron.get().name().into(),
         },

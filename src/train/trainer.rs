@@ -261,7 +261,7 @@ impl Trainer {
         if let Some(what) = self.first_non_finite_param() {
             return format!("{what} is not finite");
         }
-        match self.ws.first_non_finite_layer(batch) {
+        match self.model.first_non_finite_layer(&self.ws, batch) {
             Some(l) => format!("layer {l} membrane is not finite"),
             None => "the output is not finite".into(),
         }

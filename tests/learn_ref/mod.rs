@@ -8,11 +8,26 @@ pub use std::sync::OnceLock;
 pub use fsnn::config::{Config, Learn, ModelConfig};
 pub use fsnn::data::Dataset;
 pub use fsnn::model::learn::LearnMode;
-pub use fsnn::model::{Mlp, Network};
+pub use fsnn::model::{Cnn, Network, visit_params};
+pub use fsnn::neuron::Neuron;
 pub use fsnn::neuron::{FsTables, Surrogate, SurrogateKind, Variant};
 pub use fsnn::train::{Loss, Observer, Silent, Summary, Trainer, execute, loss_and_grad};
 pub use rand::{RngExt, SeedableRng};
 pub use rand_chacha::ChaCha8Rng;
+
+/// The FS MLP of `cfg` as fsnn builds it: the layer list of
+/// `model.layers`.
+pub fn mlp_net(cfg: &ModelConfig, seed: u64) -> Cnn {
+    match Network::from_config(cfg, seed) {
+        Network::Cnn(m) => m,
+        _ => panic!("not an FS network"),
+    }
+}
+
+/// Recompute every learnable coding's tables from its parameters.
+pub fn sync_tables(mlp: &mut Cnn) {
+    mlp.neurons.iter_mut().for_each(|n| n.after_step());
+}
 
 pub fn rand_vec(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(lo..hi)).collect()
@@ -150,7 +165,7 @@ pub struct PlainGrads {
 
 #[allow(clippy::too_many_arguments)]
 pub fn plain_network(
-    mlp: &Mlp,
+    mlp: &Cnn,
     tables: &[FsTables],
     variant: Variant,
     sur: &Surrogate,
@@ -309,7 +324,7 @@ pub use crate::common::close;
 /// Perturb every learnable raw parameter (so that the tables are no
 /// longer binary: general thresholds, resets, and output weights of
 /// either sign) and sync the tables.
-pub fn perturb_raw(mlp: &mut Mlp, rng: &mut ChaCha8Rng) {
+pub fn perturb_raw(mlp: &mut Cnn, rng: &mut ChaCha8Rng) {
     for l in mlp.neurons.iter_mut().filter_map(|n| n.learn.as_mut()) {
         let k = l.base.k();
         match l.mode {
@@ -325,7 +340,7 @@ pub fn perturb_raw(mlp: &mut Mlp, rng: &mut ChaCha8Rng) {
             LearnMode::Fixed => unreachable!("fixed codings have no parameters"),
         }
     }
-    mlp.sync_tables();
+    sync_tables(mlp);
 }
 
 /// Build `toml_text`'s network, perturb its tables, run forward_train,
@@ -333,7 +348,10 @@ pub fn perturb_raw(mlp: &mut Mlp, rng: &mut ChaCha8Rng) {
 /// gradient with the plain model.
 pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
     let cfg: ModelConfig = toml::from_str(toml_text).expect("model config");
-    let mut mlp = Mlp::from_config(&cfg, seed);
+    let mut mlp = mlp_net(&cfg, seed);
+    if lam.iter().any(|&l| l != 0.0) {
+        mlp = mlp.with_spike_costs(); // as train.spike_penalty > 0 does
+    }
     let widths = cfg.layers.clone();
     let nc = widths.len() - 1;
     let classes = widths[nc];
@@ -387,7 +405,7 @@ pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
 
     let mut ws = mlp.workspace(batch);
     ws.input_mut(batch).copy_from_slice(&input);
-    mlp.forward_train(&mut ws, batch);
+    mlp.forward_impl(&mut ws, batch, true);
     loss_and_grad(Loss::Mse, &ws.out, &labels, classes, &mut ws.g_out);
     ws.spike_lam.copy_from_slice(lam);
     // stale gradients must be overwritten
@@ -426,7 +444,7 @@ pub fn check_learnable_network(toml_text: &str, seed: u64, lam: &[f32]) {
 
     // collect what for_each_param reports
     let mut params: Vec<(Vec<f32>, Vec<f32>)> = vec![];
-    mlp.for_each_param(|i, p, g| {
+    visit_params(&mut mlp.layers, &mut mlp.neurons, |i, p, g| {
         assert_eq!(i, params.len(), "for_each_param indices in order");
         params.push((p.to_vec(), g.to_vec()));
     });
