@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from . import _fsnn
+from . import _fsnn, data
 from ._fsnn import (
     CheckpointError,
     ConfigError,
@@ -45,6 +45,7 @@ __all__ = [
     "OutputError",
     "Run",
     "__version__",
+    "data",
     "load",
     "report",
     "sweep",

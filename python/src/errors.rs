@@ -68,13 +68,14 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// The Python exception of `e`, with the CLI's one-line message.
 ///
-/// A file error is a checkpoint error when the file is a `.safetensors`
-/// (model or training state), else a config error (config files).
+/// A file or data error about a `.safetensors` (model or training state)
+/// is a checkpoint error; other file errors are config errors (config
+/// files), other data errors data errors.
 pub(crate) fn to_py(e: Error) -> PyErr {
     let msg = e.line();
     match &e {
         Error::Config { .. } | Error::Arg { .. } | Error::Shape(_) => ConfigError::new_err(msg),
-        Error::File { path, .. } if path.extension().is_some_and(|x| x == "safetensors") => {
+        Error::File { path, .. } | Error::Data { path, .. } if is_checkpoint(path) => {
             CheckpointError::new_err(msg)
         }
         Error::File { .. } => ConfigError::new_err(msg),
@@ -84,6 +85,11 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::Io { .. } => OutputError::new_err(msg),
         Error::Sweep(_) | Error::Slurm(_) => FsnnError::new_err(msg),
     }
+}
+
+/// Whether `path` is a model or training-state file.
+fn is_checkpoint(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|x| x == "safetensors")
 }
 
 /// Run `f`, turning a panic into `fsnn.InternalError` (one line).

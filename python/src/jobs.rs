@@ -221,3 +221,33 @@ pub(crate) fn report(
         r.map(|o| o.files).map_err(to_py)
     })
 }
+
+/// Download a dataset's four IDX files (`fsnn data get`); returns the
+/// directory holding them.
+#[pyfunction]
+#[pyo3(signature = (dataset, *, dir, mirrors, quiet))]
+pub(crate) fn data_get(
+    py: Python<'_>,
+    dataset: String,
+    dir: Option<PathBuf>,
+    mirrors: Vec<String>,
+    quiet: bool,
+) -> PyResult<PathBuf> {
+    guard(|| {
+        let kind: fsnn::data::DatasetKind =
+            serde_json::from_value(serde_json::Value::String(dataset.clone())).map_err(|_| {
+                to_py(fsnn::Error::arg(
+                    "dataset",
+                    format!("unknown dataset {dataset:?} (mnist, fashion-mnist or kmnist)"),
+                ))
+            })?;
+        let opts = fsnn::data::download::GetOptions {
+            kind,
+            dir,
+            mirrors,
+            quiet,
+        };
+        py.detach(|| fsnn::data::download::get(&opts))
+            .map_err(to_py)
+    })
+}
