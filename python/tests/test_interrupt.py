@@ -43,6 +43,7 @@ def test_sigint_stops_cleanly_and_the_run_resumes(mnist: Path, tmp_path: Path) -
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,  # not python/, whose fsnn/ has no extension
     )
     assert child.stdout is not None
     for line in child.stdout:
