@@ -92,7 +92,7 @@ def to_nir(model: Model) -> Any:
             weight = w[f"layers.{op['layer']}.weight"]
             if len(shape) == 3:
                 c, h, ww = shape
-                add(f"flatten{i}", nir.Flatten(input_type={"input": np.array(shape)}))
+                add(f"flatten{i}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0))
                 weight = weight.reshape(-1, h, ww, c).transpose(0, 3, 1, 2).reshape(-1, c * h * ww)
             add(f"fc{i}", nir.Affine(weight=weight.copy(), bias=w[f"layers.{op['layer']}.bias"].copy()))
             shape = (op["outputs"],)
