@@ -74,3 +74,9 @@ def mnist_test_images(mnist: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
 def lif_run(mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> fsnn.Run:
     out = tmp_path_factory.mktemp("lif") / "run"
     return fsnn.train(tiny_config(), data=mnist, out=out, progress=False)
+
+
+@pytest.fixture(scope="session")
+def fs_run(mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> fsnn.Run:
+    out = tmp_path_factory.mktemp("fs") / "run"
+    return fsnn.train(tiny_config("fs"), data=mnist, out=out, progress=False)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import fsnn
-from conftest import tiny_config
 
 nir = pytest.importorskip("nir")
 
@@ -74,10 +73,8 @@ def test_nir_graph_computes_the_model(lif_run) -> None:
     assert want.std() > 0  # the network does spike
 
 
-def test_fs_network_is_refused(mnist, tmp_path) -> None:
-    cfg = tiny_config("fs")
-    cfg["train"]["epochs"] = 1
-    run = fsnn.train(cfg, data=mnist, out=tmp_path / "fs", progress=False)
+def test_fs_network_is_refused(fs_run, tmp_path) -> None:
+    run = fs_run
     with pytest.raises(fsnn.NirExportError, match="FS neurons have no NIR primitive"):
         fsnn.to_nir(run.model)
     assert not (tmp_path / "fs.nir").exists()

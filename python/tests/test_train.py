@@ -46,8 +46,10 @@ def test_toml_file_and_overrides(mnist, tmp_path) -> None:
     assert [d["epoch"] for d in seen] == [1] and seen[0]["test_acc"] == run.summary["test_acc"]
 
 
-def test_predict_and_spikes_equal_cli_eval(lif_run: fsnn.Run, mnist, fsnn_bin, tmp_path) -> None:
-    model_file = lif_run.out_dir / "model.safetensors"
+@pytest.mark.parametrize("which", ["lif_run", "fs_run"])
+def test_predict_and_spikes_equal_cli_eval(which, request, mnist, fsnn_bin, tmp_path) -> None:
+    run = request.getfixturevalue(which)
+    model_file = run.out_dir / "model.safetensors"
     js = tmp_path / "eval.json"
     subprocess.run(
         [fsnn_bin, "eval", "--checkpoint", model_file, "--data", mnist, "--json", js],
