@@ -78,7 +78,7 @@ impl Model {
     /// Logits `[N × classes]` and the spikes of each coding over all rows,
     /// in batches of `train.eval_batch_size` from a restarted workspace (as
     /// `fsnn eval` does, so that the numbers are the same).
-    fn run(&self, n: usize, x: &[f32]) -> PyResult<(Vec<f32>, Vec<u64>)> {
+    fn run(&self, n: usize, x: &[f32]) -> PyResult<(Vec<f32>, usize, Vec<u64>)> {
         let net = self
             .net
             .lock()
@@ -95,7 +95,7 @@ impl Model {
             net.forward(&mut ws, b);
             out.extend_from_slice(&ws.out()[..b * classes]);
         }
-        Ok((out, ws.spikes().to_vec()))
+        Ok((out, classes, ws.spikes().to_vec()))
     }
 
     /// Names of the spike counters, input first.
@@ -130,8 +130,7 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         guard(|| {
             let (n, rows) = self.rows(&x)?;
-            let (out, _) = py.detach(|| self.run(n, &rows))?;
-            let classes = out.len() / n.max(1);
+            let (out, classes, _) = py.detach(|| self.run(n, &rows))?;
             let a = Array2::from_shape_vec((n, classes), out)
                 .map_err(|e| PyValueError::new_err(e.to_string()))?;
             Ok(a.into_pyarray(py))
@@ -146,7 +145,7 @@ impl Model {
     ) -> PyResult<Bound<'py, PyDict>> {
         guard(|| {
             let (n, rows) = self.rows(&x)?;
-            let (_, spikes) = py.detach(|| self.run(n, &rows))?;
+            let (_, _, spikes) = py.detach(|| self.run(n, &rows))?;
             let d = PyDict::new(py);
             for (name, s) in self.coding_names()?.into_iter().zip(spikes) {
                 d.set_item(name, s)?;

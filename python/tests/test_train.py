@@ -71,6 +71,7 @@ def test_predict_takes_resized_rows(lif_run: fsnn.Run, mnist) -> None:
     model = lif_run.model
     x, _ = mnist_test_images(mnist, 20)
     assert model.predict(x).shape == (20, 10)
+    assert model.predict(x[:0]).shape == (0, 10)
     with pytest.raises(ValueError, match="rows of 784 values; the network takes 121"):
         model.predict(x.reshape(20, 784))
     ones = np.ones((3, 11, 11), dtype=np.float32)
