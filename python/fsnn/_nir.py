@@ -75,7 +75,8 @@ def to_nir(model: Model) -> Any:
         ops = ops[:-1]  # the output layer does not spike
     w = model.weights()
     side = cfg["data"]["resize"]
-    shape: Tuple[int, ...] = (1, side, side) if ops and ops[0]["op"] == "conv" else (side * side,)
+    maps = any(op["op"] == "conv" for op in ops)
+    shape: Tuple[int, ...] = (1, side, side) if maps else (side * side,)
     nodes: Dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
     edges: List[Tuple[str, str]] = []
     prev = "input"
@@ -87,51 +88,9 @@ def to_nir(model: Model) -> Any:
         prev = name
 
     for i, op in enumerate(ops):
-        kind = op["op"]
-        if kind == "fc":
-            weight = w[f"layers.{op['layer']}.weight"]
-            if len(shape) == 3:
-                c, h, ww = shape
-                add(f"flatten{i}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0))
-                weight = weight.reshape(-1, h, ww, c).transpose(0, 3, 1, 2).reshape(-1, c * h * ww)
-            add(f"fc{i}", nir.Affine(weight=weight.copy(), bias=w[f"layers.{op['layer']}.bias"].copy()))
-            shape = (op["outputs"],)
-        elif kind == "conv":
-            k, cin, cout = op["k"], op["c_in"], op["c_out"]
-            weight = w[f"layers.{op['layer']}.weight"].reshape(cout, k, k, cin).transpose(0, 3, 1, 2)
-            add(
-                f"conv{i}",
-                nir.Conv2d(
-                    input_shape=(op["h"], op["w"]),
-                    weight=np.ascontiguousarray(weight),
-                    stride=op["stride"],
-                    padding=op["pad"],
-                    dilation=1,
-                    groups=1,
-                    bias=w[f"layers.{op['layer']}.bias"].copy(),
-                ),
-            )
-            ho = (op["h"] + 2 * op["pad"] - k) // op["stride"] + 1
-            wo = (op["w"] + 2 * op["pad"] - k) // op["stride"] + 1
-            shape = (cout, ho, wo)
-        elif kind == "avgpool":
-            s = op["s"]
-            add(
-                f"pool{i}",
-                nir.AvgPool2d(kernel_size=np.array([s, s]), stride=np.array([s, s]), padding=np.array([0, 0])),
-            )
-            shape = (shape[0], shape[1] // s, shape[2] // s)
-        elif kind == "lif":
-            add(f"lif{i}", _lif(nir, lif, shape))
-        elif kind == "if":
-            raise NirExportError(
-                f"{where}: fsnn's IF neuron resets by subtraction; NIR's IF resets to "
-                "v_reset, so it has no exact NIR equivalent"
-            )
-        elif kind == "fs":
-            raise NirExportError(f"{where}: FS neurons have no NIR primitive")
-        else:
-            raise NirExportError(f"{where}: operation {op.get('what', kind)} has no NIR export")
+        converted, shape = _convert(nir, i, op, w, shape, lif, where)
+        for name, node in converted:
+            add(name, node)
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((prev, "output"))
     meta = {
@@ -143,6 +102,58 @@ def to_nir(model: Model) -> Any:
         "input": "analog pixels in [0, 1], the same at each of the T steps",
     }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def _convert(
+    nir: Any,
+    i: int,
+    op: Dict[str, Any],
+    w: Dict[str, np.ndarray],
+    shape: Tuple[int, ...],
+    lif: Dict[str, Any],
+    where: str,
+) -> Tuple[List[Tuple[str, Any]], Tuple[int, ...]]:
+    """The NIR nodes of operation ``i`` on input ``shape``, and its output shape."""
+    kind = op["op"]
+    if kind == "fc":
+        nodes = []
+        weight = w[f"layers.{op['layer']}.weight"]
+        if len(shape) == 3:
+            c, h, ww = shape
+            nodes.append((f"flatten{i}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)))
+            weight = weight.reshape(-1, h, ww, c).transpose(0, 3, 1, 2).reshape(-1, c * h * ww)
+        bias = w[f"layers.{op['layer']}.bias"].copy()
+        nodes.append((f"fc{i}", nir.Affine(weight=np.ascontiguousarray(weight), bias=bias)))
+        return nodes, (op["outputs"],)
+    if kind == "conv":
+        k, cin, cout, pad, stride = op["k"], op["c_in"], op["c_out"], op["pad"], op["stride"]
+        weight = w[f"layers.{op['layer']}.weight"].reshape(cout, k, k, cin).transpose(0, 3, 1, 2)
+        node = nir.Conv2d(
+            input_shape=(op["h"], op["w"]),
+            weight=np.ascontiguousarray(weight),
+            stride=stride,
+            padding=pad,
+            dilation=1,
+            groups=1,
+            bias=w[f"layers.{op['layer']}.bias"].copy(),
+        )
+        ho = (op["h"] + 2 * pad - k) // stride + 1
+        wo = (op["w"] + 2 * pad - k) // stride + 1
+        return [(f"conv{i}", node)], (cout, ho, wo)
+    if kind == "avgpool":
+        s = np.array([op["s"], op["s"]])
+        node = nir.AvgPool2d(kernel_size=s, stride=s, padding=np.array([0, 0]))
+        return [(f"pool{i}", node)], (shape[0], shape[1] // op["s"], shape[2] // op["s"])
+    if kind == "lif":
+        return [(f"lif{i}", _lif(nir, lif, shape))], shape
+    if kind == "if":
+        raise NirExportError(
+            f"{where}: fsnn's IF neuron resets by subtraction; NIR's IF resets to "
+            "v_reset, so it has no exact NIR equivalent"
+        )
+    if kind == "fs":
+        raise NirExportError(f"{where}: FS neurons have no NIR primitive")
+    raise NirExportError(f"{where}: operation {op.get('what', kind)} has no NIR export")
 
 
 def _lif(nir: Any, lif: Dict[str, Any], shape: Tuple[int, ...]) -> Any:

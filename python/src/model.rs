@@ -205,80 +205,27 @@ impl Model {
     /// `avgpool` (`c`, `h`, `w`, `s`) or `other` (`what`).
     fn ops<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         guard(|| {
-            let net = self
-                .net
-                .lock()
-                .map_err(|_| PyValueError::new_err("model lock"))?;
+            let ops = {
+                let net = self
+                    .net
+                    .lock()
+                    .map_err(|_| PyValueError::new_err("model lock"))?;
+                match &*net {
+                    Network::Cnn(c) => c.plan.ops.iter().map(plan_op).collect(),
+                    net => mlp_ops(net),
+                }
+            };
             let list = PyList::empty(py);
-            let push = |pairs: &[(&str, Py<PyAny>)]| -> PyResult<()> {
+            for op in ops {
                 let d = PyDict::new(py);
-                for (k, v) in pairs {
+                d.set_item("op", op.kind)?;
+                for (k, v) in op.fields {
                     d.set_item(k, v)?;
                 }
-                list.append(d)
-            };
-            let v = |x: usize| x.into_pyobject(py).map(|b| b.into_any().unbind());
-            let s = |x: &str| x.into_pyobject(py).map(|b| b.into_any().unbind());
-            match &*net {
-                Network::Cnn(c) => {
-                    for op in &c.plan.ops {
-                        match op {
-                            Op::Fc {
-                                layer,
-                                inputs,
-                                outputs,
-                            } => push(&[
-                                ("op", s("fc")?),
-                                ("layer", v(*layer)?),
-                                ("inputs", v(*inputs)?),
-                                ("outputs", v(*outputs)?),
-                            ])?,
-                            Op::Conv { layer, geom: g } => push(&[
-                                ("op", s("conv")?),
-                                ("layer", v(*layer)?),
-                                ("c_in", v(g.c_in)?),
-                                ("h", v(g.h)?),
-                                ("w", v(g.w)?),
-                                ("c_out", v(g.c_out)?),
-                                ("k", v(g.k)?),
-                                ("stride", v(g.stride)?),
-                                ("pad", v(g.pad)?),
-                            ])?,
-                            Op::AvgPool(g) => push(&[
-                                ("op", s("avgpool")?),
-                                ("c", v(g.c)?),
-                                ("h", v(g.h)?),
-                                ("w", v(g.w)?),
-                                ("s", v(g.s)?),
-                            ])?,
-                            other => {
-                                push(&[("op", s("other")?), ("what", s(&format!("{other:?}"))?)])?
-                            }
-                        }
-                    }
+                if let Some(what) = op.what {
+                    d.set_item("what", what)?;
                 }
-                net => {
-                    let widths = net.widths().to_vec();
-                    let neuron = match net {
-                        Network::Lif(m) => m.neuron.get().name().to_string(),
-                        _ => "fs".to_string(),
-                    };
-                    let last = widths.len() - 2;
-                    for l in 0..=last {
-                        if neuron == "fs" {
-                            push(&[("op", s("fs")?), ("width", v(widths[l])?)])?;
-                        }
-                        push(&[
-                            ("op", s("fc")?),
-                            ("layer", v(l)?),
-                            ("inputs", v(widths[l])?),
-                            ("outputs", v(widths[l + 1])?),
-                        ])?;
-                        if neuron != "fs" {
-                            push(&[("op", s(&neuron)?), ("width", v(widths[l + 1])?)])?;
-                        }
-                    }
-                }
+                list.append(d)?;
             }
             Ok(list)
         })
@@ -291,4 +238,92 @@ impl Model {
             self.cfg.name
         )
     }
+}
+
+/// One operation as [`Model::ops`] describes it.
+struct OpInfo {
+    kind: &'static str,
+    fields: Vec<(&'static str, usize)>,
+    what: Option<String>,
+}
+
+impl OpInfo {
+    fn new(kind: &'static str, fields: Vec<(&'static str, usize)>) -> Self {
+        OpInfo {
+            kind,
+            fields,
+            what: None,
+        }
+    }
+}
+
+/// An operation of a layer-list network.
+fn plan_op(op: &Op) -> OpInfo {
+    match op {
+        Op::Fc {
+            layer,
+            inputs,
+            outputs,
+        } => OpInfo::new(
+            "fc",
+            vec![
+                ("layer", *layer),
+                ("inputs", *inputs),
+                ("outputs", *outputs),
+            ],
+        ),
+        Op::Conv { layer, geom: g } => OpInfo::new(
+            "conv",
+            vec![
+                ("layer", *layer),
+                ("c_in", g.c_in),
+                ("h", g.h),
+                ("w", g.w),
+                ("c_out", g.c_out),
+                ("k", g.k),
+                ("stride", g.stride),
+                ("pad", g.pad),
+            ],
+        ),
+        Op::AvgPool(g) => OpInfo::new(
+            "avgpool",
+            vec![("c", g.c), ("h", g.h), ("w", g.w), ("s", g.s)],
+        ),
+        other => OpInfo {
+            kind: "other",
+            fields: Vec::new(),
+            what: Some(format!("{other:?}")),
+        },
+    }
+}
+
+/// The operations of an MLP: an FS coding before each layer, or a LIF/IF
+/// neuron after each.
+fn mlp_ops(net: &Network) -> Vec<OpInfo> {
+    let widths = net.widths();
+    let neuron = match net {
+        Network::Lif(m) => match m.neuron.get().name() {
+            "if" => "if",
+            _ => "lif",
+        },
+        _ => "fs",
+    };
+    let mut ops = Vec::new();
+    for l in 0..widths.len() - 1 {
+        if neuron == "fs" {
+            ops.push(OpInfo::new("fs", vec![("width", widths[l])]));
+        }
+        ops.push(OpInfo::new(
+            "fc",
+            vec![
+                ("layer", l),
+                ("inputs", widths[l]),
+                ("outputs", widths[l + 1]),
+            ],
+        ));
+        if neuron != "fs" {
+            ops.push(OpInfo::new(neuron, vec![("width", widths[l + 1])]));
+        }
+    }
+    ops
 }
