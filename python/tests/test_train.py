@@ -88,3 +88,28 @@ def test_weights_and_config(lif_run: fsnn.Run) -> None:
     }
     c = lif_run.model.config
     assert c["model"]["layers"] == [121, 16, 10] and c["model"]["lif"]["t"] == 4
+
+
+def test_the_gil_is_released_while_training(mnist, tmp_path) -> None:
+    """Another Python thread keeps running while a training (reading the
+    60000 training images alone takes a few hundred ms) runs in a thread:
+    its longest pause stays far below what holding the GIL would cause."""
+    import threading
+    import time
+
+    done = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            fsnn.train(tiny_config(epochs=3), data=mnist, out=tmp_path / "t", progress=False)
+        )
+    )
+    t.start()
+    start = last = time.perf_counter()
+    gap = 0.0
+    while t.is_alive():
+        now = time.perf_counter()
+        gap, last = max(gap, now - last), now
+    t.join()
+    assert done and done[0].summary["epochs"] == 3
+    took = last - start
+    assert took > 0.2 and gap < took / 3, (gap, took)
