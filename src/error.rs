@@ -37,6 +37,9 @@ pub enum Error {
     /// Training diverged (NaN or Inf).
     #[error("diverged: {0}")]
     Diverged(String),
+    /// Training was stopped from outside (Ctrl-C in the Python API).
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// Some runs of a sweep failed (each was reported when it failed).
     #[error("{0}")]
     Sweep(String),

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod bench_cnn;
 pub mod bench_torch;
 pub mod checkpoint;
+#[cfg(feature = "cli")]
 pub mod compare;
 pub mod config;
 pub mod convert;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod neuron;
 pub mod outdir;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod simd;

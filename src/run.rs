@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint;
 use crate::checkpoint::provenance;
@@ -54,7 +54,13 @@ pub fn resolve_config(opts: &TrainOptions) -> Result<Config> {
     crate::data::check_regular_file(&opts.config)?;
     let text = std::fs::read_to_string(&opts.config)
         .map_err(|e| Error::file(&opts.config, format!("cannot read config: {e}")))?;
-    let mut cfg = Config::from_toml_str(&text, &opts.config)?;
+    resolve_config_text(&text, &opts.config, opts)
+}
+
+/// [`resolve_config`] for a config given as TOML `text`; `origin` (a file
+/// name, or a label such as `<dict>`) names it in error messages.
+pub fn resolve_config_text(text: &str, origin: &Path, opts: &TrainOptions) -> Result<Config> {
+    let mut cfg = Config::from_toml_str(text, origin)?;
     if let Some(e) = opts.epochs {
         cfg.train.epochs = e;
     }
@@ -69,7 +75,7 @@ pub fn resolve_config(opts: &TrainOptions) -> Result<Config> {
     }
     // Name the file: `fsnn compare` reads several.
     cfg.validate()
-        .map_err(|e| Error::file(&opts.config, e.to_string()))?;
+        .map_err(|e| Error::file(origin, e.to_string()))?;
     Ok(cfg)
 }
 
@@ -123,6 +129,11 @@ fn load_data_in(cfg: &Config, dir: &Path) -> Result<(Dataset, Dataset)> {
     Ok((train, test))
 }
 
+/// The output directory of a run without `--out`: `runs/<name>-<timestamp>`.
+pub fn default_out(cfg: &Config) -> PathBuf {
+    PathBuf::from("runs").join(format!("{}-{}", cfg.name, timestamp()))
+}
+
 /// UTC timestamp `YYYYmmdd-HHMMSS`.
 fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
@@ -154,6 +165,18 @@ fn timestamp() -> String {
 /// run there); `--resume DIR` continues only with the config and the data
 /// the run started with. The directory is locked while the run writes.
 pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
+    train_observed(opts, None, |cfg| {
+        ConsoleObserver::new(opts.quiet, cfg.train.epochs)
+    })
+}
+
+/// [`train`] with the observer that `observer` makes from the resolved
+/// config; `config` (a new run only) replaces reading `opts.config`.
+pub fn train_observed<O: Observer>(
+    opts: &TrainOptions,
+    config: Option<Config>,
+    observer: impl FnOnce(&Config) -> O,
+) -> Result<(Summary, PathBuf)> {
     let mut held = None;
     let (cfg, out, resume) = match &opts.resume {
         Some(dir) => {
@@ -175,10 +198,11 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
             (cfg, dir.clone(), Some((trainer, progress, recorded)))
         }
         None => {
-            let cfg = resolve_config(opts)?;
-            let out = opts.out.clone().unwrap_or_else(|| {
-                PathBuf::from("runs").join(format!("{}-{}", cfg.name, timestamp()))
-            });
+            let cfg = match config {
+                Some(c) => c,
+                None => resolve_config(opts)?,
+            };
+            let out = opts.out.clone().unwrap_or_else(|| default_out(&cfg));
             outdir::precheck(&out, Kind::Run, fresh(opts.overwrite))?;
             (cfg, out, None)
         }
@@ -199,7 +223,7 @@ pub fn train(opts: &TrainOptions) -> Result<(Summary, PathBuf)> {
         Some(h) => h,
         None => outdir::claim(&out, Kind::Run, fresh(opts.overwrite))?,
     };
-    let mut obs = ConsoleObserver::new(opts.quiet, cfg.train.epochs);
+    let mut obs = observer(&cfg);
     if let Some((t, _)) = &resume
         && !opts.quiet
     {

@@ -84,13 +84,15 @@ pub fn run(
         .map(|o| outdir::claim(o, Kind::Fit, Claim::Fresh { overwrite }))
         .transpose()?;
     let pb = if quiet {
-        indicatif::ProgressBar::hidden()
+        crate::progress::ProgressBar::hidden()
     } else {
-        let pb = indicatif::ProgressBar::new((opts.restarts * opts.steps) as u64);
+        let pb = crate::progress::ProgressBar::new((opts.restarts * opts.steps) as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template("fit [{bar:30}] {pos}/{len} steps  ETA {eta}")
-                .expect("template")
-                .progress_chars("=> "),
+            crate::progress::ProgressStyle::with_template(
+                "fit [{bar:30}] {pos}/{len} steps  ETA {eta}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
         );
         pb
     };
@@ -117,6 +119,7 @@ pub fn run(
         write_json(&out.join("fit.json"), &r)?;
         atomic_write(&out.join("tables.toml"), tables_toml(&r).as_bytes())?;
         atomic_write(&out.join("curve.csv"), curve_csv(&r).as_bytes())?;
+        #[cfg(feature = "cli")]
         if let Err(e) = super::fit_plot::plot(&r, out) {
             eprintln!(
                 "warning: fit.png/fit.svg skipped: {}",

@@ -5,5 +5,6 @@
 pub mod ann;
 pub mod fit;
 pub mod fit_job;
+#[cfg(feature = "cli")]
 pub mod fit_plot;
 pub mod rate;

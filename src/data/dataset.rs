@@ -24,17 +24,18 @@ pub const DATA_ENV: &str = "FSNN_DATA";
 pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
 
 /// Which dataset to use. Serialised as `"mnist"` / `"fashion-mnist"` / `"kmnist"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     /// Handwritten digits.
-    #[value(name = "mnist")]
+    #[cfg_attr(feature = "cli", value(name = "mnist"))]
     Mnist,
     /// Zalando's clothing images, a drop-in replacement for MNIST.
-    #[value(name = "fashion-mnist")]
+    #[cfg_attr(feature = "cli", value(name = "fashion-mnist"))]
     FashionMnist,
     /// Kuzushiji-MNIST: ten cursive Japanese characters, MNIST's format.
-    #[value(name = "kmnist")]
+    #[cfg_attr(feature = "cli", value(name = "kmnist"))]
     Kmnist,
 }
 

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress::{ProgressBar, ProgressStyle};
 
 /// Largest file accepted (the largest dataset file is about 26 MB).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::aggregate::{PointRow, aggregate, pareto_front};
 use super::output::atomic_write;
+#[cfg(feature = "cli")]
 use super::pareto;
 use super::table::coding_name;
 use super::welch::{Welch, ci95_half_width, front_cell, front_tests};
@@ -365,6 +366,7 @@ pub fn report(opts: &ReportOptions) -> Result<ReportOutcome> {
     };
     write("report.md", md.as_bytes())?;
     write("report.csv", csv_text.as_bytes())?;
+    #[cfg(feature = "cli")] // without plotters: the tables only
     match pareto::pareto_plots(&rows, &out) {
         Ok(mut written) => files.append(&mut written),
         Err(e) => eprintln!("warning: plots skipped: {}", crate::error::one_line(&e)),

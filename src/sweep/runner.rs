@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::progress::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::grid::RunSpec;
 use super::results::{RunRecord, Writer};

@@ -23,6 +23,12 @@ pub trait Observer {
     fn batch(&mut self, _epoch: usize, _done: usize, _total: usize) {}
     /// After each epoch's evaluation.
     fn epoch(&mut self, _stats: &EpochStats) {}
+    /// Asked after each batch (after [`Observer::batch`]): true stops the
+    /// job with [`crate::Error::Interrupted`]; the files written so far
+    /// (the training state of the last checkpointed epoch) stay.
+    fn stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -183,7 +189,10 @@ pub fn execute_recorded(
     for e in trainer.epoch..epochs {
         let lr = trainer.lr_at(e);
         let t0 = Instant::now();
-        let (loss, acc) = trainer.train_epoch(train, |done, total| obs.batch(e, done, total))?;
+        let (loss, acc) = trainer.train_epoch_until(train, |done, total| {
+            obs.batch(e, done, total);
+            !obs.stop()
+        })?;
         let secs = t0.elapsed().as_secs_f64();
         progress.train_seconds += secs;
         let test_res = trainer.evaluate(test);

@@ -133,6 +133,20 @@ impl Trainer {
         train: &Dataset,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<(f64, f64)> {
+        self.train_epoch_until(train, |done, total| {
+            progress(done, total);
+            true
+        })
+    }
+
+    /// [`Trainer::train_epoch`], stopping with [`Error::Interrupted`] after
+    /// the first batch for which `go_on(done, total)` says false. The
+    /// trainer is then mid-epoch: continue from a saved state, not from it.
+    pub fn train_epoch_until(
+        &mut self,
+        train: &Dataset,
+        mut go_on: impl FnMut(usize, usize) -> bool,
+    ) -> Result<(f64, f64)> {
         let lr = self.lr_at(self.epoch);
         let bs = self.config.train.batch_size;
         let loss_kind = self.config.train.loss;
@@ -178,7 +192,13 @@ impl Trainer {
             let opt = &mut self.opt;
             self.model.for_each_param(|i, p, g| opt.update(i, p, g, lr));
             self.model.after_step();
-            progress(bi + 1, batches);
+            if !go_on(bi + 1, batches) {
+                return Err(Error::Interrupted(format!(
+                    "during epoch {} after batch {}/{batches}",
+                    self.epoch + 1,
+                    bi + 1
+                )));
+            }
         }
         self.ws.reset_spikes();
         self.epoch += 1;

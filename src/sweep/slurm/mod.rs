@@ -420,9 +420,9 @@ fn wait(out: &Path, state: &mut SlurmState, grid: &Grid, quiet: bool) -> Result<
     let tty = std::io::stderr().is_terminal() && !quiet;
     let (_, total) = inspect(out, state, grid, false).runs();
     let pb = if tty {
-        let pb = indicatif::ProgressBar::new(total as u64);
+        let pb = crate::progress::ProgressBar::new(total as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template(
+            crate::progress::ProgressStyle::with_template(
                 "slurm [{bar:30}] {pos}/{len} runs  {elapsed_precise}  {msg}",
             )
             .expect("valid template")
